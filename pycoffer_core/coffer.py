@@ -1,0 +1,644 @@
+"""The Coffer: one file holding many members, read and written like a folder."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from . import extraction, names, plugins
+from .container.base import Container, OpenMode
+from .container.index import MemberEntry
+from .errors import (
+    ClosedCofferError,
+    CofferExistsError,
+    CofferNotFoundError,
+    InvalidArgumentError,
+    MemberExistsError,
+    MemberNotFoundError,
+    ReadOnlyError,
+)
+from .events import CommitEvent
+from .locking import CofferLock
+from .memberio import MemberReader, MemberWriter
+from .types import CofferType, TypeInfo
+
+_MODES = {"r", "w", "a", "x"}
+_FILE_MODES = {"rb", "wb", "ab", "rt", "wt", "at", "r", "w", "a"}
+_COPY_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class CofferInfo:
+    """A member as :meth:`Coffer.getmembers` lists it.
+
+    ``filesize`` is the plain size in bytes; ``mtime`` is in seconds since
+    the epoch (``mtime_ns`` in nanoseconds).
+    """
+
+    name: str
+    filesize: int
+    mtime_ns: int
+
+    @property
+    def mtime(self) -> float:
+        return self.mtime_ns / 1e9
+
+    def __repr__(self) -> str:
+        return f"<CofferInfo {self.name!r} {self.filesize} bytes>"
+
+
+def _parse_mode(mode: object) -> str:
+    if not isinstance(mode, str):
+        raise InvalidArgumentError(f"mode must be one of 'r', 'w', 'a', 'x' (optionally with 'b'), not {mode!r}")
+    core = mode.replace("b", "", 1)
+    if core not in _MODES:
+        raise InvalidArgumentError(
+            f"mode {mode!r} is not supported: use 'r', 'w', 'a' or 'x' (optionally with 'b'); "
+            "a coffer has no text mode, open a member with file(name, 'rt') instead"
+        )
+    return core
+
+
+def _check_data(data: object, name: object, method: str) -> bytes | bytearray | memoryview:
+    if isinstance(name, (bytes, bytearray, memoryview)) and isinstance(data, str):
+        raise TypeError(
+            f"{method}(arcname, data) takes the member name first, like zipfile.writestr; "
+            f"it looks like data came first: call {method}({data!r}, ...)"
+        )
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"{method}() data must be bytes-like, not {type(data).__name__}; "
+            "encode text first, or use writelines() or file(name, 'wt')"
+        )
+    return data
+
+
+class Coffer:
+    """An encrypted, compressed file of many members.
+
+    Open one with :meth:`Coffer.open` (or ``with Coffer(...) as c``). Modes:
+    ``r`` read, ``w`` start empty, ``a`` keep content (create if missing),
+    ``x`` create, the file must not exist. ``params`` are the type's raw keys
+    (see :meth:`gen_params`). ``auto_flush=None`` takes the type's default:
+    when on, each change is durable when its call returns. A ``with`` block
+    that raises discards what was not committed. ``backup=".bak"`` keeps the
+    coffer as it was at open as ``<filename>.bak`` before the first commit.
+
+    The object is thread-safe, and re-entrant: the coffer's methods may be
+    called inside ``with coffer.file(...)``. Errors are
+    :class:`~pycoffer_core.errors.CofferError` subclasses.
+    """
+
+    def __init__(
+        self,
+        filename: str | os.PathLike[str],
+        mode: str = "r",
+        *,
+        type: str,
+        password: str | bytes | None = None,
+        auto_flush: bool | None = None,
+        backup: str | None = None,
+        lock_timeout: float = 1.0,
+        lock_type: str = "rw",
+        temp_dir: str | os.PathLike[str] | None = None,
+        **params: bytes,
+    ) -> None:
+        if filename is None or not isinstance(filename, (str, os.PathLike)):
+            raise InvalidArgumentError(f"filename must be a path, not {filename!r}")
+        self._path = Path(os.fspath(filename)).absolute()
+        self._mode = _parse_mode(mode)
+        type_class = plugins.find_type(type)
+        if password is not None:
+            raise InvalidArgumentError(
+                f"type {type!r} cannot be opened with a password: pass its keys "
+                f"({', '.join(type_class.key_params) or 'none'})"
+            )
+        self._coffer_type: CofferType = type_class(**params)
+        if auto_flush is not None and not isinstance(auto_flush, bool):
+            raise InvalidArgumentError(f"auto_flush must be True, False or None, not {auto_flush!r}")
+        self._auto_flush = type_class.auto_flush if auto_flush is None else auto_flush
+        if backup is not None and (not isinstance(backup, str) or not backup or "/" in backup):
+            raise InvalidArgumentError(f"backup must be a file-name suffix such as '.bak', not {backup!r}")
+        self._backup = backup
+        if not isinstance(lock_timeout, (int, float)) or lock_timeout < 0:
+            raise InvalidArgumentError(f"lock_timeout must be a number of seconds >= 0, not {lock_timeout!r}")
+        self._lock_timeout = float(lock_timeout)
+        if lock_type not in ("rw", "w"):
+            raise InvalidArgumentError(f"lock_type must be 'rw' or 'w', not {lock_type!r}")
+        self._lock_type = lock_type
+        self._temp_dir_requested = Path(temp_dir) if temp_dir is not None else None
+        self._temp_dir: Path | None = None
+        self._guard = threading.RLock()
+        self._container: Container | None = None
+        self._file_lock: CofferLock | None = None
+        self._writers: set[MemberWriter] = set()
+        self._closed = False
+
+    # ------------------------------------------------------------ class API
+
+    @classmethod
+    def open(cls, filename: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> Coffer:
+        """Create a :class:`Coffer` with these arguments and open it."""
+        return cls(filename, mode, **kwargs)._open()
+
+    @staticmethod
+    def gen_params(type: str) -> dict[str, bytes]:
+        """Fresh random keys for a new coffer of ``type``."""
+        return plugins.find_type(type).gen_params()
+
+    @staticmethod
+    def types() -> list[TypeInfo]:
+        """The installed coffer types, with their distribution and version."""
+        return plugins.type_infos()
+
+    # ------------------------------------------------------------ life cycle
+
+    def _open(self) -> Coffer:
+        with self._guard:
+            if self._container is not None:
+                return self
+            if self._closed:
+                raise ClosedCofferError(f"{self._path} was closed; open a new Coffer")
+            exists = self._path.exists()
+            if self._mode == "r" and not exists:
+                raise CofferNotFoundError(f"no coffer at {self._path}")
+            if not self._path.parent.is_dir():
+                raise CofferNotFoundError(f"folder {self._path.parent} does not exist")
+            if self._lock_type == "rw" or self._mode != "r":
+                lock = plugins.lock_for(self._path, self._lock_timeout)
+                lock.acquire()
+                self._file_lock = lock
+            try:
+                exists = self._path.exists()
+                if self._mode == "x" and exists:
+                    raise CofferExistsError(f"{self._path} exists (mode 'x' creates a new coffer)")
+                container_mode: OpenMode = {
+                    "r": "read",
+                    "a": "update" if exists else "new",
+                    "w": "new",
+                    "x": "exclusive",
+                }[self._mode]
+                backup = self._path.with_name(self._path.name + self._backup) if self._backup else None
+                container_class = plugins.container_class(self._path, self._coffer_type)
+                self._container = container_class(
+                    self._path, self._coffer_type, mode=container_mode, backup=backup
+                )
+            except BaseException:
+                self._release_lock()
+                raise
+            return self
+
+    def __enter__(self) -> Coffer:
+        return self._open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._close(commit=False)
+
+    def close(self) -> None:
+        """Commit what is pending, compact if dead space is large, release the lock.
+
+        Idempotent. The coffer is closed even if the final commit fails (the
+        error propagates and the changes not committed are dropped).
+        """
+        self._close(commit=True)
+
+    def _close(self, *, commit: bool) -> None:
+        with self._guard:
+            if self._closed:
+                return
+            container = self._container
+            try:
+                if container is not None and self._mode != "r":
+                    if commit:
+                        for writer in list(self._writers):
+                            writer.close()
+                        self._commit()
+                        if container.should_compact():
+                            self._compact()
+                    else:
+                        self._discard()
+            finally:
+                self._closed = True
+                self._container = None
+                for writer in list(self._writers):
+                    writer.abort()
+                    writer.close()
+                try:
+                    if container is not None:
+                        container.close()
+                finally:
+                    self._release_lock()
+                    if self._temp_dir is not None:
+                        shutil.rmtree(self._temp_dir, ignore_errors=True)
+                        self._temp_dir = None
+
+    def _release_lock(self) -> None:
+        if self._file_lock is not None:
+            lock, self._file_lock = self._file_lock, None
+            lock.release()
+
+    def _require(self, *, write: bool = False) -> Container:
+        container = self._container
+        if container is None:
+            if self._closed:
+                raise ClosedCofferError(f"coffer {self._path} is closed")
+            raise ClosedCofferError(
+                f"coffer {self._path} is not open: use 'with Coffer(...)' or Coffer.open(...)"
+            )
+        if write and self._mode == "r":
+            raise ReadOnlyError(f"coffer {self._path} is open read-only (mode 'r')")
+        return container
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def name(self) -> str:
+        """The coffer's path."""
+        return str(self._path)
+
+    @property
+    def type(self) -> str:
+        """The coffer type's name."""
+        return self._coffer_type.name
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @property
+    def auto_flush(self) -> bool:
+        return self._auto_flush
+
+    @property
+    def closed(self) -> bool:
+        return self._container is None
+
+    @property
+    def readable(self) -> bool:
+        self._require()
+        return True
+
+    @property
+    def writable(self) -> bool:
+        self._require()
+        return self._mode != "r"
+
+    @property
+    def modified(self) -> bool:
+        """True when changes are waiting for :meth:`flush`."""
+        with self._guard:
+            changed, deleted = self._require().pending()
+            return bool(changed or deleted)
+
+    @property
+    def temp_dir(self) -> Path:
+        """A private (0700) scratch folder, made on first use and removed at close.
+
+        Its parent comes from the ``pycoffer_temp_dir`` hook. The default
+        container never writes there (uncommitted data goes, sealed, into
+        the coffer file itself); the folder is for plugins that need scratch
+        space, and anything they put there must be sealed.
+        """
+        with self._guard:
+            self._require()
+            if self._temp_dir is None:
+                parent = plugins.temp_dir_for(self._path, self._temp_dir_requested)
+                self._temp_dir = Path(tempfile.mkdtemp(prefix="pycoffer-", dir=parent))
+            return self._temp_dir
+
+    def stats(self) -> dict[str, int]:
+        """Sizes in bytes: ``file_size``, ``live_bytes``, ``index_bytes``, ``dead_bytes``; ``members``, ``seq``."""
+        with self._guard:
+            return self._require().stats()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"mode={self._mode!r}"
+        return f"<Coffer type={self.type!r} {str(self._path)!r} {state}>"
+
+    # ------------------------------------------------------------ commits
+
+    def flush(self) -> None:
+        """Commit pending changes, if any; durable when this returns."""
+        with self._guard:
+            self._require()
+            if self._mode != "r":
+                self._commit()
+
+    def _commit(self, *, compaction: bool = False) -> None:
+        container = self._require(write=True)
+        if not compaction and not container.needs_commit():
+            return
+        changed, deleted = container.pending()
+        event = CommitEvent(self._path, self.type, container.seq + 1, changed, deleted, compaction)
+        plugins.before_commit(event)
+        if compaction:
+            container.compact()
+        else:
+            container.commit()
+        plugins.after_commit(event)
+
+    def _changed(self) -> None:
+        if self._auto_flush:
+            self._commit()
+
+    def _discard(self) -> None:
+        for writer in list(self._writers):
+            writer.abort()
+        container = self._container
+        if container is not None:
+            container.discard()
+
+    def compact(self) -> None:
+        """Commit pending changes, then rewrite the file without dead space (crash-safe)."""
+        with self._guard:
+            self._require(write=True)
+            self._commit()
+            self._compact()
+
+    def _compact(self) -> None:
+        self._commit(compaction=True)
+
+    def verify(self) -> None:
+        """Read and authenticate every record, dead ones included.
+
+        Raises :class:`~pycoffer_core.errors.IntegrityError` describing the
+        first problem found.
+        """
+        with self._guard:
+            self._require().verify()
+
+    # ------------------------------------------------------------ members
+
+    def _entry(self, arcname: object) -> MemberEntry:
+        name = names.normalize(arcname)
+        entry = self._require().entries.get(name)
+        if entry is None:
+            raise MemberNotFoundError(f"no member {name!r} in {self._path}")
+        return entry
+
+    def getmembers(self) -> list[CofferInfo]:
+        """Every member, sorted by name."""
+        with self._guard:
+            entries = self._require().entries
+            return [CofferInfo(e.name, e.size, e.mtime_ns) for _, e in sorted(entries.items())]
+
+    def getmember(self, arcname: str) -> CofferInfo:
+        """One member's info, or :class:`MemberNotFoundError`."""
+        with self._guard:
+            entry = self._entry(arcname)
+            return CofferInfo(entry.name, entry.size, entry.mtime_ns)
+
+    def __contains__(self, arcname: object) -> bool:
+        with self._guard:
+            return names.normalize(arcname) in self._require().entries
+
+    def _reader(self, arcname: object) -> MemberReader:
+        with self._guard:
+            entry = self._entry(arcname)
+            return MemberReader(self._require().chunk_source(entry), entry)
+
+    def _writer(
+        self, arcname: object, *, append: bool, mtime_ns: int | None = None, commit: bool = True
+    ) -> MemberWriter:
+        with self._guard:
+            container = self._require(write=True)
+            name = names.normalize(arcname)
+            base = container.entries.get(name) if append else None
+            writer = MemberWriter(
+                name,
+                base.member_id if base else container.new_member_id(),
+                base,
+                self._store_chunk,
+                self._finish_writer if commit else self._finish_writer_in_batch,
+                (lambda: mtime_ns) if mtime_ns is not None else time.time_ns,
+            )
+            self._writers.add(writer)
+            return writer
+
+    def _store_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> Any:
+        with self._guard:
+            return self._require(write=True).append_chunk(member_id, chunk_no, data)
+
+    def _finish_writer(self, writer: MemberWriter, entry: MemberEntry) -> None:
+        with self._guard:
+            self._finish_writer_in_batch(writer, entry)
+            self._changed()
+
+    def _finish_writer_in_batch(self, writer: MemberWriter, entry: MemberEntry) -> None:
+        """Register a written member; the caller commits the batch."""
+        with self._guard:
+            self._writers.discard(writer)
+            self._require(write=True).put(entry)
+
+    def read(self, arcname: str) -> bytes:
+        """The whole content of a member."""
+        with self._reader(arcname) as reader:
+            return reader.readall()
+
+    def write(self, arcname: str, data: bytes) -> None:
+        """Create or replace a member with ``data``."""
+        _check_data(data, arcname, "write")
+        with self._guard:
+            writer = self._writer(arcname, append=False)
+            self._fill(writer, data)
+
+    def append(self, arcname: str, data: bytes) -> None:
+        """Add ``data`` at the end of a member (created if missing)."""
+        _check_data(data, arcname, "append")
+        with self._guard:
+            writer = self._writer(arcname, append=True)
+            self._fill(writer, data)
+
+    def _fill(self, writer: MemberWriter, data: bytes | bytearray | memoryview) -> None:
+        try:
+            writer.write(data)
+        except BaseException:
+            writer.abort()
+            writer.close()
+            self._writers.discard(writer)
+            raise
+        writer.close()
+
+    def writelines(self, arcname: str, lines: Iterable[str], encoding: str = "utf-8") -> None:
+        """Write ``lines`` as a text member, each followed by a newline."""
+        if isinstance(lines, (str, bytes)):
+            raise TypeError("writelines() takes an iterable of lines, not a single string")
+        self.write(arcname, "".join(f"{line}\n" for line in lines).encode(encoding))
+
+    def readlines(self, arcname: str, encoding: str = "utf-8") -> list[str]:
+        """The lines of a text member, without their newlines."""
+        lines = self.read(arcname).decode(encoding).split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        return lines
+
+    @contextmanager
+    def file(self, arcname: str, mode: str = "rb", encoding: str | None = None) -> Iterator[IO[Any]]:
+        """A file object on a member, for a ``with`` block.
+
+        Modes ``rb``, ``wb``, ``ab`` and their text forms ``rt``, ``wt``,
+        ``at`` (``encoding`` defaults to UTF-8). Reading is seekable and
+        streams chunk by chunk. A written member appears when the block
+        exits (durably, with auto flush); if the block raises, the member is
+        left as it was.
+        """
+        if mode not in _FILE_MODES:
+            raise InvalidArgumentError(f"file mode must be one of rb, wb, ab, rt, wt, at, not {mode!r}")
+        text = "t" in mode or "b" not in mode
+        if text and encoding is None:
+            encoding = "utf-8"
+        elif not text and encoding is not None:
+            raise InvalidArgumentError("binary mode doesn't take an encoding argument")
+        if mode[0] == "r":
+            raw_reader = self._reader(arcname)
+            stream: IO[Any] = io.BufferedReader(raw_reader, buffer_size=64 * 1024)
+            if text:
+                stream = io.TextIOWrapper(stream, encoding=encoding)  # type: ignore[arg-type]
+            with stream:
+                yield stream
+            return
+        writer = self._writer(arcname, append=mode[0] == "a")
+        buffered = io.BufferedWriter(writer, buffer_size=64 * 1024)
+        stream = io.TextIOWrapper(buffered, encoding=encoding) if text else buffered  # type: ignore[assignment]
+        try:
+            yield stream
+        except BaseException:
+            writer.abort()
+            stream.close()
+            with self._guard:
+                self._writers.discard(writer)
+            raise
+        stream.close()
+
+    def delete(self, arcname: str) -> None:
+        """Remove a member; :class:`MemberNotFoundError` if there is none."""
+        with self._guard:
+            container = self._require(write=True)
+            entry = self._entry(arcname)
+            container.delete(entry.name)
+            self._changed()
+
+    def rename(self, old: str, new: str, *, replace: bool = False) -> None:
+        """Give a member another name, without copying its data."""
+        with self._guard:
+            container = self._require(write=True)
+            entry = self._entry(old)
+            new_name = names.normalize(new)
+            if new_name == entry.name:
+                return
+            if new_name in container.entries and not replace:
+                raise MemberExistsError(f"member {new_name!r} exists (pass replace=True)")
+            container.put(MemberEntry(new_name, entry.member_id, entry.size, entry.mtime_ns, entry.chunks))
+            container.delete(entry.name)
+            self._changed()
+
+    # ------------------------------------------------------------ trees
+
+    def add(
+        self,
+        filename: str | os.PathLike[str],
+        arcname: str | None = None,
+        replace: bool = True,
+        *,
+        follow_symlinks: bool = False,
+    ) -> list[str]:
+        """Store a file, or a directory tree, as members; return their names.
+
+        ``arcname`` defaults to the source's base name. The source's mtimes
+        are kept. With ``replace=False`` an existing member raises
+        :class:`MemberExistsError` before anything changes. Symbolic links
+        inside a tree are stored as the file they point to when that file is
+        inside the tree; others are skipped unless ``follow_symlinks``. The
+        whole call is one commit: if it fails, the coffer is as before.
+        """
+        source = Path(os.fspath(filename))
+        if not os.path.lexists(source):
+            raise CofferNotFoundError(f"no file or folder at {source}")
+        base_name = names.normalize(arcname if arcname is not None else os.path.basename(os.path.normpath(source)))
+        plan = extraction.plan_add(source, base_name, follow_symlinks=follow_symlinks)
+        with self._guard:
+            container = self._require(write=True)
+            if not replace:
+                for _, name in plan:
+                    if name in container.entries:
+                        raise MemberExistsError(f"member {name!r} exists (pass replace=True to overwrite)")
+            before = {name: container.entries.get(name) for _, name in plan}
+            try:
+                for path, name in plan:
+                    self._add_file(path, name)
+            except BaseException:
+                for name, old in before.items():
+                    if old is None:
+                        container.delete(name)
+                    else:
+                        container.put(old)
+                raise
+            self._changed()
+        return [name for _, name in plan]
+
+    def _add_file(self, path: Path, name: str) -> None:
+        with open(path, "rb") as source:
+            stat = os.fstat(source.fileno())
+            writer = self._writer(name, append=False, mtime_ns=stat.st_mtime_ns, commit=False)
+            try:
+                while block := source.read(_COPY_BLOCK):
+                    writer.write(block)
+            except BaseException:
+                writer.abort()
+                writer.close()
+                self._writers.discard(writer)
+                raise
+            writer.close()
+
+    def extract(self, arcname: str, path: str | os.PathLike[str] = ".") -> list[str]:
+        """Write a member, or every member under a directory prefix, as ``path/arcname``.
+
+        Returns the paths written. Never writes outside ``path`` nor through
+        a symbolic link in it; files are created 0600, their mtimes kept.
+        """
+        name = names.normalize(arcname)
+        with self._guard:
+            entries = self._require().entries
+            if name in entries:
+                chosen = [entries[name]]
+            else:
+                chosen = [e for n, e in sorted(entries.items()) if names.is_under(n, name)]
+            if not chosen:
+                raise MemberNotFoundError(f"no member or folder {name!r} in {self._path}")
+        return [self._extract_entry(entry, Path(path)) for entry in chosen]
+
+    def extractall(
+        self, path: str | os.PathLike[str] = ".", members: Iterable[str | CofferInfo] | None = None
+    ) -> list[str]:
+        """Write every member (or those in ``members``) under ``path``."""
+        with self._guard:
+            entries = self._require().entries
+            if members is None:
+                chosen = [e for _, e in sorted(entries.items())]
+            else:
+                chosen = [self._entry(m.name if isinstance(m, CofferInfo) else m) for m in members]
+        return [self._extract_entry(entry, Path(path)) for entry in chosen]
+
+    def _extract_entry(self, entry: MemberEntry, root: Path) -> str:
+        with self._guard:
+            reader = MemberReader(self._require().chunk_source(entry), entry)
+        with reader:
+            return str(extraction.write_member(root, entry.name, reader, entry.mtime_ns))

@@ -1,0 +1,114 @@
+"""The interface between a :class:`~pycoffer_core.Coffer` and its container.
+
+The coffer owns names, modes, locks, threads and hooks; the container owns
+the bytes of the file. A container plugin subclasses :class:`Container`.
+The coffer serialises every call except :meth:`ChunkSource.read`, which may
+run in several threads at once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from ..types import CofferType
+from .index import Chunk, MemberEntry
+
+#: How a container is opened: read an existing file, change an existing file,
+#: or build a new one that replaces (``new``) or must not clobber (``exclusive``)
+#: whatever is at the path when it is first committed.
+OpenMode = Literal["read", "update", "new", "exclusive"]
+
+
+class ChunkSource(ABC):
+    """Reads the chunks of one member version; safe to use from several threads."""
+
+    @abstractmethod
+    def read(self, index: int) -> bytes:
+        """The plaintext of chunk ``index``, authenticated, or :class:`IntegrityError`."""
+
+
+class Container(ABC):
+    """A coffer file: its members' entries, their chunks, and commits."""
+
+    @abstractmethod
+    def __init__(
+        self,
+        path: Path,
+        coffer_type: CofferType,
+        *,
+        mode: OpenMode,
+        backup: Path | None = None,
+    ) -> None:
+        """Open or start the coffer at ``path``.
+
+        Raises :class:`NotACofferError`, :class:`WrongTypeError`,
+        :class:`IntegrityError` (damage, tampering, wrong key). ``backup``:
+        before the first commit, keep the file as it was at open there.
+        """
+
+    #: Number of the last commit (0 before the first).
+    seq: int
+
+    @property
+    @abstractmethod
+    def entries(self) -> Mapping[str, MemberEntry]:
+        """The members, with changes not yet committed."""
+
+    @abstractmethod
+    def new_member_id(self) -> bytes:
+        """A fresh random id for a new member version."""
+
+    @abstractmethod
+    def append_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> Chunk:
+        """Seal and store one chunk of a member (not yet committed)."""
+
+    @abstractmethod
+    def chunk_source(self, entry: MemberEntry) -> ChunkSource:
+        """A reader for the chunks of ``entry``, valid until the container closes."""
+
+    @abstractmethod
+    def put(self, entry: MemberEntry) -> None:
+        """Add or replace a member (pending until :meth:`commit`)."""
+
+    @abstractmethod
+    def delete(self, name: str) -> None:
+        """Remove a member (pending until :meth:`commit`)."""
+
+    @abstractmethod
+    def pending(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The names changed and the names deleted since the last commit."""
+
+    @abstractmethod
+    def needs_commit(self) -> bool:
+        """True if :meth:`commit` would write anything."""
+
+    @abstractmethod
+    def commit(self) -> int:
+        """Make the pending changes durable, atomically; return the commit number."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """Drop the pending changes; the container is back at its last commit."""
+
+    @abstractmethod
+    def compact(self) -> None:
+        """Rewrite the file with live data only, atomically. No pending changes allowed."""
+
+    @abstractmethod
+    def should_compact(self) -> bool:
+        """True if dead space passes the container's threshold."""
+
+    @abstractmethod
+    def verify(self) -> None:
+        """Read and authenticate every record; :class:`IntegrityError` for the first problem."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, int]:
+        """Sizes: ``file_size``, ``live_bytes``, ``dead_bytes``, ``members``, ``seq``."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the file; pending changes are dropped. Idempotent."""

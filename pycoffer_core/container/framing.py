@@ -1,0 +1,148 @@
+"""The byte layout of the file header and of records (see ``docs/format.md``).
+
+Framing is not security: its CRCs tell damage from an interrupted write, so a
+torn tail can be dropped while a damaged record raises. Authentication is the
+layers' job.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+
+from ..errors import IntegrityError, NotACofferError
+
+MAGIC = b"\x89COFFER\n"
+FORMAT_VERSION = 1
+
+# magic, version, header length, epoch, coffer id
+_HEADER_FIXED = struct.Struct(">8sHHI16s")
+_CRC = struct.Struct(">I")
+
+KIND_DATA = 1
+KIND_COMMIT = 2
+KIND_CHECKPOINT = 3
+COMMIT_KINDS = (KIND_COMMIT, KIND_CHECKPOINT)
+KNOWN_KINDS = (KIND_DATA, KIND_COMMIT, KIND_CHECKPOINT)
+
+# kind, flags, body length, CRC-32 of the first six bytes
+_RECORD_HEAD = struct.Struct(">BBII")
+# CRC-32 of the body, body length again, end marker
+_RECORD_TRAIL = struct.Struct(">IIB")
+HEAD_SIZE = _RECORD_HEAD.size
+TRAIL_SIZE = _RECORD_TRAIL.size
+OVERHEAD = HEAD_SIZE + TRAIL_SIZE
+# Non-zero, so a complete record never ends in a zero byte: a zero tail is
+# always a never-written one.
+END_MARKER = 0xA5
+MAX_BODY = (1 << 31) - 1
+
+
+@dataclass(frozen=True)
+class FileHeader:
+    """The plaintext header at offset 0 of every coffer file."""
+
+    coffer_id: bytes
+    epoch: int
+    type_name: str
+    params: bytes = b""
+
+    def encode(self) -> bytes:
+        name = self.type_name.encode("ascii")
+        tail = bytes([len(name)]) + name + struct.pack(">H", len(self.params)) + self.params
+        length = _HEADER_FIXED.size + len(tail) + _CRC.size
+        head = _HEADER_FIXED.pack(MAGIC, FORMAT_VERSION, length, self.epoch, self.coffer_id)
+        body = head + tail
+        return body + _CRC.pack(zlib.crc32(body))
+
+    @property
+    def size(self) -> int:
+        return len(self.encode())
+
+
+def read_header(fd: int, file_size: int) -> tuple[FileHeader, int]:
+    """Parse the header of the coffer open on ``fd``; return it and its length."""
+    fixed = os.pread(fd, _HEADER_FIXED.size, 0)
+    if len(fixed) < _HEADER_FIXED.size or fixed[:8] != MAGIC:
+        raise NotACofferError("not a coffer file (no coffer magic number at its start)")
+    _, version, length, epoch, coffer_id = _HEADER_FIXED.unpack(fixed)
+    if version != FORMAT_VERSION:
+        raise NotACofferError(
+            f"coffer format version {version} is not supported (this PyCoffer reads version "
+            f"{FORMAT_VERSION}); upgrade pycoffer-core"
+        )
+    if length > file_size or length < _HEADER_FIXED.size + 1 + 2 + _CRC.size:
+        raise NotACofferError("coffer header is truncated or damaged")
+    raw = os.pread(fd, length, 0)
+    if zlib.crc32(raw[:-4]) != _CRC.unpack(raw[-4:])[0]:
+        raise IntegrityError("coffer header is damaged (checksum mismatch)")
+    pos = _HEADER_FIXED.size
+    name_len = raw[pos]
+    try:
+        type_name = raw[pos + 1 : pos + 1 + name_len].decode("ascii")
+    except UnicodeDecodeError:
+        raise IntegrityError("coffer header is damaged (type name)") from None
+    pos += 1 + name_len
+    (params_len,) = struct.unpack_from(">H", raw, pos)
+    pos += 2
+    params = raw[pos : pos + params_len]
+    if pos + params_len + _CRC.size != length:
+        raise IntegrityError("coffer header is damaged (lengths disagree)")
+    return FileHeader(coffer_id, epoch, type_name, params), length
+
+
+def frame(kind: int, body: bytes) -> bytes:
+    """One record: head, body, trail."""
+    if len(body) > MAX_BODY:
+        raise ValueError("record body too large")
+    head6 = struct.pack(">BBI", kind, 0, len(body))
+    head = head6 + _CRC.pack(zlib.crc32(head6))
+    return head + body + _RECORD_TRAIL.pack(zlib.crc32(body), len(body), END_MARKER)
+
+
+@dataclass(frozen=True)
+class RecordHead:
+    kind: int
+    body_len: int
+
+    @property
+    def total(self) -> int:
+        return OVERHEAD + self.body_len
+
+
+def parse_head(raw: bytes) -> RecordHead | None:
+    """The record head in ``raw``, or None if its checksum or kind is wrong."""
+    if len(raw) < HEAD_SIZE:
+        return None
+    kind, flags, body_len, crc = _RECORD_HEAD.unpack_from(raw)
+    if zlib.crc32(raw[:6]) != crc or kind not in KNOWN_KINDS or flags != 0:
+        return None
+    return RecordHead(kind, body_len)
+
+
+def trail_ok(raw_trail: bytes, body_len: int) -> bool:
+    """Whether a trail matches its head (without checking the body CRC)."""
+    _, length, marker = _RECORD_TRAIL.unpack(raw_trail)
+    return length == body_len and marker == END_MARKER
+
+
+def unframe(raw: bytes, offset: int) -> tuple[int, bytes]:
+    """Check a whole record read from ``offset``; return its kind and body."""
+    head = parse_head(raw)
+    if head is None or len(raw) != head.total:
+        raise IntegrityError(f"record at offset {offset} is damaged (header)")
+    body = raw[HEAD_SIZE : HEAD_SIZE + head.body_len]
+    crc, length, marker = _RECORD_TRAIL.unpack_from(raw, HEAD_SIZE + head.body_len)
+    if length != head.body_len or marker != END_MARKER or crc != zlib.crc32(body):
+        raise IntegrityError(f"record at offset {offset} is damaged (checksum mismatch)")
+    return head.kind, body
+
+
+def parse_trail(raw_trail: bytes) -> int | None:
+    """The body length a trail announces, or None if it is not a trail."""
+    if len(raw_trail) != TRAIL_SIZE:
+        return None
+    _, length, marker = _RECORD_TRAIL.unpack(raw_trail)
+    return length if marker == END_MARKER else None

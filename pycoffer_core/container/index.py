@@ -1,0 +1,205 @@
+"""The index: what members exist and where their chunks are.
+
+Each commit record carries a *delta* (the entries changed since the previous
+commit); a *checkpoint* carries every entry. Both bodies are encoded here and
+sealed by the container layer. See ``docs/format.md`` for the byte layout.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from ..errors import IntegrityError
+
+MEMBER_ID_SIZE = 16
+
+# offset of the record, its total length on disk, the plain bytes it holds
+_CHUNK = struct.Struct(">QII")
+# member id, plain size, mtime in ns, chunk count
+_ENTRY = struct.Struct(">16sQqI")
+# seq, prev commit offset, checkpoint offset, data start, time ns, op count
+_COMMIT = struct.Struct(">QQQQqI")
+
+OP_PUT = 1
+OP_EXTEND = 2
+OP_DELETE = 3
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One record of member content."""
+
+    offset: int
+    stored_len: int
+    plain_len: int
+
+
+@dataclass(frozen=True)
+class MemberEntry:
+    """A member as the index knows it.
+
+    ``member_id`` is random and new for each rewrite of the member; together
+    with the chunk number it is the context each chunk is sealed in.
+    """
+
+    name: str
+    member_id: bytes
+    size: int
+    mtime_ns: int
+    chunks: tuple[Chunk, ...] = field(default=())
+
+    @property
+    def stored_bytes(self) -> int:
+        return sum(chunk.stored_len for chunk in self.chunks)
+
+
+@dataclass(frozen=True)
+class CommitHeader:
+    """The fixed part of a commit body."""
+
+    seq: int
+    prev_offset: int  # 0: none in this file
+    checkpoint_offset: int  # of the checkpoint a delta applies to; own offset for a checkpoint
+    data_start: int  # where this commit's data records start (end of the previous commit)
+    time_ns: int
+
+
+@dataclass
+class Op:
+    code: int
+    name: str
+    entry: MemberEntry | None = None  # PUT: the entry; EXTEND: the entry after extending
+    new_chunks: tuple[Chunk, ...] = ()  # EXTEND only
+
+
+def _name_bytes(name: str) -> bytes:
+    raw = name.encode("utf-8")
+    return struct.pack(">H", len(raw)) + raw
+
+
+def _chunks_bytes(chunks: tuple[Chunk, ...]) -> bytes:
+    return b"".join(_CHUNK.pack(c.offset, c.stored_len, c.plain_len) for c in chunks)
+
+
+def encode_commit(header: CommitHeader, ops: list[Op]) -> bytes:
+    parts = [
+        _COMMIT.pack(
+            header.seq,
+            header.prev_offset,
+            header.checkpoint_offset,
+            header.data_start,
+            header.time_ns,
+            len(ops),
+        )
+    ]
+    for op in ops:
+        parts.append(bytes([op.code]) + _name_bytes(op.name))
+        if op.code == OP_PUT:
+            e = op.entry
+            assert e is not None
+            parts.append(_ENTRY.pack(e.member_id, e.size, e.mtime_ns, len(e.chunks)))
+            parts.append(_chunks_bytes(e.chunks))
+        elif op.code == OP_EXTEND:
+            e = op.entry
+            assert e is not None
+            parts.append(struct.pack(">QqI", e.size, e.mtime_ns, len(op.new_chunks)))
+            parts.append(_chunks_bytes(op.new_chunks))
+    return b"".join(parts)
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = memoryview(data)
+        self.pos = 0
+
+    def take(self, n: int) -> memoryview:
+        if self.pos + n > len(self.data):
+            raise IntegrityError("index record is malformed (truncated)")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, st: struct.Struct) -> tuple:
+        return st.unpack(self.take(st.size))
+
+    def name(self) -> str:
+        (n,) = struct.unpack(">H", self.take(2))
+        try:
+            return bytes(self.take(n)).decode("utf-8")
+        except UnicodeDecodeError:
+            raise IntegrityError("index record is malformed (member name)") from None
+
+    def chunks(self, count: int) -> tuple[Chunk, ...]:
+        raw = self.take(count * _CHUNK.size)
+        return tuple(Chunk(*fields) for fields in _CHUNK.iter_unpack(raw))
+
+
+def decode_commit(body: bytes) -> tuple[CommitHeader, list[Op]]:
+    """Parse a commit body; raise :class:`IntegrityError` if malformed."""
+    r = _Reader(body)
+    seq, prev, checkpoint, data_start, time_ns, count = r.unpack(_COMMIT)
+    header = CommitHeader(seq, prev, checkpoint, data_start, time_ns)
+    ops: list[Op] = []
+    for _ in range(count):
+        (code,) = r.take(1)
+        name = r.name()
+        if code == OP_PUT:
+            member_id, size, mtime_ns, n = r.unpack(_ENTRY)
+            entry = MemberEntry(name, bytes(member_id), size, mtime_ns, r.chunks(n))
+            ops.append(Op(OP_PUT, name, entry))
+        elif code == OP_EXTEND:
+            size, mtime_ns, n = r.unpack(struct.Struct(">QqI"))
+            new_chunks = r.chunks(n)
+            # The entry is completed against the previous state by apply_ops.
+            ops.append(Op(OP_EXTEND, name, MemberEntry(name, b"", size, mtime_ns), new_chunks))
+        elif code == OP_DELETE:
+            ops.append(Op(OP_DELETE, name))
+        else:
+            raise IntegrityError(f"index record is malformed (unknown operation {code})")
+    if r.pos != len(body):
+        raise IntegrityError("index record is malformed (trailing bytes)")
+    return header, ops
+
+
+def apply_ops(entries: dict[str, MemberEntry], ops: list[Op]) -> None:
+    """Apply decoded ``ops`` to ``entries`` in place, checking they make sense."""
+    for op in ops:
+        if op.code == OP_PUT:
+            assert op.entry is not None
+            _check_entry(op.entry)
+            entries[op.name] = op.entry
+        elif op.code == OP_EXTEND:
+            old = entries.get(op.name)
+            if old is None or op.entry is None:
+                raise IntegrityError(f"index extends member {op.name!r} that does not exist")
+            new = MemberEntry(
+                op.name, old.member_id, op.entry.size, op.entry.mtime_ns, old.chunks + op.new_chunks
+            )
+            _check_entry(new)
+            entries[op.name] = new
+        elif op.code == OP_DELETE:
+            if entries.pop(op.name, None) is None:
+                raise IntegrityError(f"index deletes member {op.name!r} that does not exist")
+
+
+def _check_entry(entry: MemberEntry) -> None:
+    if sum(c.plain_len for c in entry.chunks) != entry.size:
+        raise IntegrityError(f"index entry of {entry.name!r} is inconsistent (sizes)")
+    if len(entry.member_id) != MEMBER_ID_SIZE:
+        raise IntegrityError(f"index entry of {entry.name!r} is malformed (member id)")
+
+
+def diff_ops(old: MemberEntry | None, new: MemberEntry | None, name: str) -> Op | None:
+    """The smallest op turning ``old`` into ``new`` (None if they are the same)."""
+    if new is None:
+        return None if old is None else Op(OP_DELETE, name)
+    if old is new:
+        return None
+    if (
+        old is not None
+        and old.member_id == new.member_id
+        and new.chunks[: len(old.chunks)] == old.chunks
+    ):
+        return Op(OP_EXTEND, name, new, new.chunks[len(old.chunks) :])
+    return Op(OP_PUT, name, new)

@@ -1,0 +1,704 @@
+"""The default container: an append-only log of sealed records.
+
+A commit appends the chunks it wrote and one commit record (an index delta,
+or now and then a full checkpoint), then ``fdatasync``s once; its cost grows
+with the change, not with the coffer. Opening reads the last commit record at
+the end of the file and walks back to the last checkpoint. Anything after the
+last complete commit is an interrupted commit and is dropped; a complete
+record that fails its checks raises :class:`IntegrityError`. Compaction copies
+the live records into a new file and renames it over the old one.
+``docs/format.md`` describes every byte.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import struct
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import (
+    CofferBrokenError,
+    CofferExistsError,
+    CofferNotFoundError,
+    IntegrityError,
+    WrongKeyError,
+    WrongTypeError,
+)
+from ..types import CofferType
+from . import framing
+from .base import ChunkSource, Container, OpenMode
+from .framing import (
+    COMMIT_KINDS,
+    HEAD_SIZE,
+    KIND_CHECKPOINT,
+    KIND_COMMIT,
+    KIND_DATA,
+    OVERHEAD,
+    TRAIL_SIZE,
+    FileHeader,
+)
+from .index import (
+    MEMBER_ID_SIZE,
+    OP_PUT,
+    Chunk,
+    CommitHeader,
+    MemberEntry,
+    Op,
+    apply_ops,
+    decode_commit,
+    diff_ops,
+    encode_commit,
+)
+
+#: A checkpoint is written after this many deltas, so an open reads at most this many.
+MAX_DELTAS = 1024
+#: ... or once the deltas outgrow the last checkpoint (and at least this many bytes).
+MIN_CHECKPOINT_BYTES = 64 * 1024
+#: ``should_compact``: dead space above this fraction of a file above this size.
+COMPACT_DEAD_FRACTION = 0.5
+COMPACT_MIN_FILE = 1 << 20
+
+_DATA_CONTEXT = b"pycoffer/data\x00"
+_CHUNK_CONTEXT = b"pycoffer/chunk\x00"
+_COMMIT_CONTEXT = b"pycoffer/commit\x00"
+_CHUNK_NO = struct.Struct(">Q")
+_DATA_PREFIX = MEMBER_ID_SIZE + _CHUNK_NO.size
+_ZERO_SCAN_BLOCK = 1 << 16
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def _pread_exact(fd: int, size: int, offset: int) -> bytes:
+    data = os.pread(fd, size, offset)
+    if len(data) != size:
+        raise IntegrityError(f"coffer is truncated: {size} bytes expected at offset {offset}")
+    return data
+
+
+@dataclass(frozen=True)
+class _Commit:
+    """A commit record read back from the file."""
+
+    offset: int
+    length: int
+    kind: int
+    header: CommitHeader
+    ops: list[Op]
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
+
+class _Chunks(ChunkSource):
+    def __init__(self, container: LogContainer, fd: int, entry: MemberEntry) -> None:
+        self._container = container
+        self._fd = fd
+        self._entry = entry
+
+    def read(self, index: int) -> bytes:
+        if self._container.closed:
+            raise IntegrityError("the coffer is closed")
+        chunk = self._entry.chunks[index]
+        return self._container.open_chunk(self._fd, chunk, self._entry.member_id, index)
+
+
+class LogContainer(Container):
+    """The log-structured container of ``docs/format.md``."""
+
+    def __init__(
+        self,
+        path: Path,
+        coffer_type: CofferType,
+        *,
+        mode: OpenMode,
+        backup: Path | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._type = coffer_type
+        self._container_layer = coffer_type.container_layer()
+        self._member_layer = coffer_type.member_layer()
+        self._member_precompressed = self._member_layer.encrypts or self._member_layer.compresses
+        self._writable = mode != "read"
+        self._exclusive = mode == "exclusive"
+        self._backup = backup
+        self._entries: dict[str, MemberEntry] = {}
+        self._undo: dict[str, MemberEntry | None] = {}
+        self._retired_fds: list[int] = []
+        self._broken: OSError | None = None
+        self._fd = -1
+        self._tmp_path: Path | None = None
+        self._last: _Commit | None = None
+        self.seq = 0
+        self._deltas_since_checkpoint = 0
+        self._delta_bytes = 0
+        self._checkpoint_bytes = 0
+        if mode in ("new", "exclusive"):
+            self._start_new()
+        else:
+            self._open_existing()
+
+    # ------------------------------------------------------------ opening
+
+    def _start_new(self) -> None:
+        self._header = FileHeader(os.urandom(16), 1, self._type.name)
+        self._tmp_path = self._sibling("new")
+        self._fd = os.open(
+            self._tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
+        )
+        encoded = self._header.encode()
+        _pwrite_all(self._fd, encoded, 0)
+        self._header_len = len(encoded)
+        self._committed_end = self._write_end = self._open_end = self._header_len
+        self._backup_pending = self._backup is not None and self.path.exists()
+
+    def _open_existing(self) -> None:
+        flags = (os.O_RDWR if self._writable else os.O_RDONLY) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            self._fd = os.open(self.path, flags)
+        except FileNotFoundError:
+            raise CofferNotFoundError(f"no coffer at {self.path}") from None
+        try:
+            size = os.fstat(self._fd).st_size
+            self._header, self._header_len = framing.read_header(self._fd, size)
+            if self._header.type_name != self._type.name:
+                raise WrongTypeError(
+                    f"{self.path} is a {self._header.type_name!r} coffer, not "
+                    f"{self._type.name!r}: open it with type={self._header.type_name!r}",
+                    actual=self._header.type_name,
+                )
+            self._load(size)
+            if self._writable:
+                if size > self._committed_end:
+                    # An interrupted commit: drop its bytes before appending anew.
+                    os.ftruncate(self._fd, self._committed_end)
+                    os.fsync(self._fd)
+                self._remove_stale_siblings()
+        except BaseException:
+            os.close(self._fd)
+            self._fd = -1
+            raise
+        self._write_end = self._open_end = self._committed_end
+        self._backup_pending = self._backup is not None
+
+    def _load(self, size: int) -> None:
+        last = self._last_commit_at_end(size)
+        if last is None:
+            last = self._scan_for_last_commit(size)
+        if last is None:
+            raise IntegrityError(f"{self.path} holds no complete commit (damaged or truncated)")
+        if not self._fresh_data_present(last):
+            # Power was lost before the last commit's data reached the disk: it
+            # was never acknowledged, so the coffer is at the commit before it.
+            if last.header.prev_offset == 0:
+                raise IntegrityError(f"{self.path} holds no complete commit")
+            last = self._read_commit(last.header.prev_offset)
+        self._adopt_chain(last)
+
+    def _last_commit_at_end(self, size: int) -> _Commit | None:
+        """The commit record ending the file, if the file ends with one."""
+        if size < self._header_len + OVERHEAD:
+            return None
+        body_len = framing.parse_trail(os.pread(self._fd, TRAIL_SIZE, size - TRAIL_SIZE))
+        if body_len is None:
+            return None
+        start = size - OVERHEAD - body_len
+        if start < self._header_len:
+            return None
+        head = framing.parse_head(os.pread(self._fd, HEAD_SIZE, start))
+        if head is None or head.kind not in COMMIT_KINDS or head.body_len != body_len:
+            return None
+        try:
+            return self._read_commit(start)
+        except WrongKeyError:
+            raise
+        except IntegrityError:
+            return None  # the forward scan says precisely what is wrong
+
+    def _scan_for_last_commit(self, size: int) -> _Commit | None:
+        """Walk the records from the start; stop at the torn tail, if any."""
+        zero_start = self._zero_suffix_start(size)
+        offset = self._header_len
+        last: _Commit | None = None
+        while offset < size:
+            if offset + HEAD_SIZE > size or offset >= zero_start:
+                break  # torn or never-written tail
+            raw_head = os.pread(self._fd, HEAD_SIZE, offset)
+            head = framing.parse_head(raw_head)
+            if head is None:
+                if offset + HEAD_SIZE > zero_start or len(raw_head) < HEAD_SIZE:
+                    break
+                raise IntegrityError(f"record header at offset {offset} is damaged")
+            end = offset + head.total
+            if end > size or end > zero_start:
+                break  # an incomplete record: the interrupted commit
+            if head.kind in COMMIT_KINDS:
+                last = self._read_commit(offset)
+            else:
+                trail = os.pread(self._fd, TRAIL_SIZE, end - TRAIL_SIZE)
+                if len(trail) < TRAIL_SIZE:
+                    break  # a writer dropped its uncommitted records meanwhile
+                if not framing.trail_ok(trail, head.body_len):
+                    raise IntegrityError(f"record at offset {offset} is damaged (trail)")
+            offset = end
+        return last
+
+    def _zero_suffix_start(self, size: int) -> int:
+        """Where the run of zero bytes that ends the file starts (``size`` if none)."""
+        end = size
+        while end > self._header_len:
+            start = max(self._header_len, end - _ZERO_SCAN_BLOCK)
+            block = os.pread(self._fd, end - start, start)
+            stripped = block.rstrip(b"\x00")
+            if stripped:
+                return start + len(stripped)
+            end = start
+        return end
+
+    def _fresh_data_present(self, commit: _Commit) -> bool:
+        """Whether the chunks first written by ``commit`` reached the disk.
+
+        Checks each fresh record's head and trail: an all-zero one was never
+        written (power loss); a damaged non-zero one is damage.
+        """
+        start = commit.header.data_start
+        for op in commit.ops:
+            chunks = op.new_chunks if op.code != OP_PUT else (op.entry.chunks if op.entry else ())
+            for chunk in chunks:
+                if chunk.offset < start:
+                    continue
+                head = os.pread(self._fd, HEAD_SIZE, chunk.offset)
+                trail = os.pread(self._fd, TRAIL_SIZE, chunk.offset + chunk.stored_len - TRAIL_SIZE)
+                if head.count(0) == len(head) or trail.count(0) == len(trail):
+                    return False
+                parsed = framing.parse_head(head)
+                if parsed is None or parsed.total != chunk.stored_len or parsed.kind != KIND_DATA:
+                    raise IntegrityError(f"record at offset {chunk.offset} is damaged (header)")
+                if not framing.trail_ok(trail, parsed.body_len):
+                    raise IntegrityError(f"record at offset {chunk.offset} is damaged (trail)")
+        return True
+
+    def _commit_context(self, offset: int, epoch: int | None = None) -> bytes:
+        epoch = self._header.epoch if epoch is None else epoch
+        return _COMMIT_CONTEXT + self._header.coffer_id + struct.pack(">IQ", epoch, offset)
+
+    def _read_commit(self, offset: int) -> _Commit:
+        head = framing.parse_head(_pread_exact(self._fd, HEAD_SIZE, offset))
+        if head is None or head.kind not in COMMIT_KINDS:
+            raise IntegrityError(f"commit record at offset {offset} is damaged or missing")
+        kind, body = framing.unframe(_pread_exact(self._fd, head.total, offset), offset)
+        try:
+            plain = self._container_layer.open(body, self._commit_context(offset))
+        except IntegrityError as exc:
+            raise self._auth_error(f"commit record at offset {offset}", exc) from None
+        header, ops = decode_commit(plain)
+        return _Commit(offset, head.total, kind, header, ops)
+
+    def _auth_error(self, what: str, exc: IntegrityError) -> IntegrityError:
+        if self._last is None and self._container_layer.authenticates:
+            # Nothing has authenticated yet: a wrong key looks exactly like this.
+            return WrongKeyError(
+                f"{self.path}: wrong key or passphrase for this coffer, or its {what} is damaged"
+            )
+        return IntegrityError(f"{self.path}: {what} fails authentication ({exc})")
+
+    def _adopt_chain(self, last: _Commit) -> None:
+        """Rebuild the index from ``last`` back to its checkpoint."""
+        chain = [last]
+        while chain[-1].kind == KIND_COMMIT:
+            current = chain[-1]
+            prev_offset = current.header.prev_offset
+            if not self._header_len <= prev_offset < current.offset:
+                raise IntegrityError(f"commit at offset {current.offset} has a bad back link")
+            prev = self._read_commit(prev_offset)
+            expected_checkpoint = prev.offset if prev.kind == KIND_CHECKPOINT else prev.header.checkpoint_offset
+            if prev.header.seq + 1 != current.header.seq or expected_checkpoint != current.header.checkpoint_offset:
+                raise IntegrityError(f"commit at offset {current.offset} does not follow its predecessor")
+            chain.append(prev)
+        checkpoint = chain[-1]
+        if checkpoint.header.checkpoint_offset != checkpoint.offset or any(
+            op.code != OP_PUT for op in checkpoint.ops
+        ):
+            raise IntegrityError(f"checkpoint at offset {checkpoint.offset} is malformed")
+        entries: dict[str, MemberEntry] = {}
+        for commit in reversed(chain):
+            apply_ops(entries, commit.ops)
+        self._entries = entries
+        self._last = last
+        self.seq = last.header.seq
+        self._committed_end = last.end
+        self._checkpoint_bytes = checkpoint.length
+        self._deltas_since_checkpoint = len(chain) - 1
+        self._delta_bytes = sum(commit.length for commit in chain[:-1])
+
+    def _sibling(self, purpose: str) -> Path:
+        return self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.pycoffer-{purpose}")
+
+    def _remove_stale_siblings(self) -> None:
+        # Left by a process killed while creating or compacting this coffer;
+        # we hold the writer's lock, so no live process owns them.
+        for stale in self.path.parent.glob(f".{self.path.name}.*.pycoffer-*"):
+            if stale.name.rsplit(".", 1)[-1] in ("pycoffer-new", "pycoffer-compact", "pycoffer-backup"):
+                stale.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ members
+
+    @property
+    def entries(self) -> Mapping[str, MemberEntry]:
+        return self._entries
+
+    def new_member_id(self) -> bytes:
+        return os.urandom(MEMBER_ID_SIZE)
+
+    def _chunk_context(self, member_id: bytes, chunk_no: int) -> bytes:
+        return _CHUNK_CONTEXT + self._header.coffer_id + member_id + _CHUNK_NO.pack(chunk_no)
+
+    def _data_context(self) -> bytes:
+        return _DATA_CONTEXT + self._header.coffer_id
+
+    def append_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> Chunk:
+        self._check_writable()
+        inner = self._member_layer.seal(data, self._chunk_context(member_id, chunk_no))
+        body = self._container_layer.seal(
+            member_id + _CHUNK_NO.pack(chunk_no) + inner,
+            self._data_context(),
+            compressible=not self._member_precompressed,
+        )
+        record = framing.frame(KIND_DATA, body)
+        offset = self._append(record)
+        return Chunk(offset, len(record), len(data))
+
+    def _append(self, record: bytes) -> int:
+        offset = self._write_end
+        try:
+            _pwrite_all(self._fd, record, offset)
+        except OSError:
+            self._truncate_to(offset)
+            raise
+        self._write_end = offset + len(record)
+        return offset
+
+    def _truncate_to(self, offset: int) -> None:
+        try:
+            os.ftruncate(self._fd, offset)
+        except OSError as exc:
+            self._broken = exc
+
+    def open_chunk(self, fd: int, chunk: Chunk, member_id: bytes, chunk_no: int) -> bytes:
+        """Read, check and open one chunk from the file open on ``fd``."""
+        if fd < 0:
+            raise IntegrityError("the coffer is closed")
+        raw = _pread_exact(fd, chunk.stored_len, chunk.offset)
+        kind, body = framing.unframe(raw, chunk.offset)
+        if kind != KIND_DATA:
+            raise IntegrityError(f"record at offset {chunk.offset} is not member data")
+        plain = self._container_layer.open(body, self._data_context())
+        if plain[:MEMBER_ID_SIZE] != member_id or plain[MEMBER_ID_SIZE:_DATA_PREFIX] != _CHUNK_NO.pack(chunk_no):
+            raise IntegrityError(
+                f"record at offset {chunk.offset} belongs to another member or position"
+            )
+        data = self._member_layer.open(plain[_DATA_PREFIX:], self._chunk_context(member_id, chunk_no))
+        if len(data) != chunk.plain_len:
+            raise IntegrityError(f"record at offset {chunk.offset} has the wrong length")
+        return data
+
+    def chunk_source(self, entry: MemberEntry) -> ChunkSource:
+        return _Chunks(self, self._fd, entry)
+
+    def put(self, entry: MemberEntry) -> None:
+        self._check_writable()
+        if entry.name not in self._undo:
+            self._undo[entry.name] = self._entries.get(entry.name)
+        self._entries[entry.name] = entry
+
+    def delete(self, name: str) -> None:
+        self._check_writable()
+        if name not in self._undo:
+            self._undo[name] = self._entries.get(name)
+        self._entries.pop(name, None)
+
+    # ------------------------------------------------------------ commits
+
+    def _pending_ops(self) -> list[Op]:
+        ops = []
+        for name in sorted(self._undo):
+            op = diff_ops(self._undo[name], self._entries.get(name), name)
+            if op is not None:
+                ops.append(op)
+        return ops
+
+    def pending(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        changed, deleted = [], []
+        for name in sorted(self._undo):
+            if self._undo[name] is self._entries.get(name):
+                continue
+            (deleted if name not in self._entries else changed).append(name)
+        return tuple(changed), tuple(deleted)
+
+    def needs_commit(self) -> bool:
+        return self._tmp_path is not None or bool(self._pending_ops())
+
+    def commit(self) -> int:
+        self._check_writable()
+        ops = self._pending_ops()
+        if not ops and self._tmp_path is None:
+            return self.seq
+        if self._backup_pending:
+            self._write_backup()
+        seq = self.seq + 1
+        offset = self._write_end
+        last = self._last
+        header = CommitHeader(
+            seq=seq,
+            prev_offset=last.offset if last else 0,
+            checkpoint_offset=offset,
+            data_start=self._committed_end,
+            time_ns=time.time_ns(),
+        )
+        kind = KIND_CHECKPOINT
+        body = b""
+        if last is not None and self._deltas_since_checkpoint < MAX_DELTAS:
+            checkpoint_offset = (
+                last.offset if last.kind == KIND_CHECKPOINT else last.header.checkpoint_offset
+            )
+            delta_header = CommitHeader(
+                seq, last.offset, checkpoint_offset, self._committed_end, header.time_ns
+            )
+            body = self._seal_commit(delta_header, ops, offset)
+            if self._delta_bytes + len(body) <= max(MIN_CHECKPOINT_BYTES, self._checkpoint_bytes):
+                kind, header = KIND_COMMIT, delta_header
+        if kind == KIND_CHECKPOINT:
+            everything = [Op(OP_PUT, name, entry) for name, entry in sorted(self._entries.items())]
+            body = self._seal_commit(header, everything, offset)
+            ops = everything
+        record = framing.frame(kind, body)
+        self._append(record)
+        try:
+            os.fdatasync(self._fd)
+            if self._tmp_path is not None:
+                self._publish_new_file()
+        except OSError as exc:
+            # The disk may or may not hold this commit; the page cache can no
+            # longer be trusted to say which (see PostgreSQL's "fsyncgate").
+            self._broken = exc
+            raise CofferBrokenError(
+                f"{self.path}: the commit could not be made durable ({exc}); "
+                "close the coffer and open it again"
+            ) from exc
+        commit = _Commit(offset, len(record), kind, header, ops)
+        self._last = commit
+        self.seq = seq
+        self._committed_end = self._write_end
+        self._undo.clear()
+        if kind == KIND_CHECKPOINT:
+            self._checkpoint_bytes, self._deltas_since_checkpoint, self._delta_bytes = len(record), 0, 0
+        else:
+            self._deltas_since_checkpoint += 1
+            self._delta_bytes += len(record)
+        return seq
+
+    def _seal_commit(
+        self, header: CommitHeader, ops: list[Op], offset: int, epoch: int | None = None
+    ) -> bytes:
+        return self._container_layer.seal(
+            encode_commit(header, ops), self._commit_context(offset, epoch)
+        )
+
+    def _publish_new_file(self) -> None:
+        """First commit of a new coffer: move it into place, atomically."""
+        assert self._tmp_path is not None
+        if self._exclusive:
+            try:
+                os.link(self._tmp_path, self.path)
+            except FileExistsError:
+                raise CofferExistsError(f"{self.path} appeared while the coffer was open") from None
+            os.unlink(self._tmp_path)
+        else:
+            os.replace(self._tmp_path, self.path)
+        self._tmp_path = None
+        fsync_dir(self.path.parent)
+
+    def _write_backup(self) -> None:
+        """Keep the coffer as it was at open as ``backup``, before the first commit."""
+        assert self._backup is not None
+        tmp = self._sibling("backup")
+        try:
+            if self._tmp_path is not None:
+                # Mode "new": the old file is left untouched, so a link keeps it.
+                os.link(self.path, tmp)
+            else:
+                self._copy_prefix(tmp, self._open_end)
+            os.replace(tmp, self._backup)
+            fsync_dir(self._backup.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._backup_pending = False
+
+    def _copy_prefix(self, dest: Path, length: int) -> None:
+        out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            offset = 0
+            while offset < length:
+                block = os.pread(self._fd, min(1 << 20, length - offset), offset)
+                if not block:
+                    raise IntegrityError(f"{self.path} shrank while being backed up")
+                _pwrite_all(out, block, offset)
+                offset += len(block)
+            os.fsync(out)
+        finally:
+            os.close(out)
+
+    def discard(self) -> None:
+        for name, old in self._undo.items():
+            if old is None:
+                self._entries.pop(name, None)
+            else:
+                self._entries[name] = old
+        self._undo.clear()
+        if self._writable and self._fd >= 0 and self._write_end > self._committed_end:
+            self._truncate_to(self._committed_end)
+            self._write_end = self._committed_end
+
+    # ------------------------------------------------------------ upkeep
+
+    def stats(self) -> dict[str, int]:
+        live = sum(entry.stored_bytes for entry in self._entries.values())
+        index = self._checkpoint_bytes + self._delta_bytes
+        return {
+            "file_size": self._committed_end,
+            "live_bytes": live,
+            "index_bytes": index,
+            "dead_bytes": max(0, self._committed_end - self._header_len - live - index),
+            "members": len(self._entries),
+            "seq": self.seq,
+        }
+
+    def should_compact(self) -> bool:
+        stats = self.stats()
+        return (
+            stats["file_size"] >= COMPACT_MIN_FILE
+            and stats["dead_bytes"] > COMPACT_DEAD_FRACTION * stats["file_size"]
+        )
+
+    def compact(self) -> None:
+        self._check_writable()
+        if self._undo or self._tmp_path is not None:
+            raise RuntimeError("compact() needs every change committed first")
+        if self._backup_pending:
+            self._write_backup()
+        header = FileHeader(self._header.coffer_id, self._header.epoch + 1, self._header.type_name, self._header.params)
+        tmp = self._sibling("compact")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            encoded = header.encode()
+            _pwrite_all(fd, encoded, 0)
+            position = len(encoded)
+            entries: dict[str, MemberEntry] = {}
+            by_first_offset = sorted(self._entries.values(), key=lambda e: e.chunks[0].offset if e.chunks else 0)
+            for entry in by_first_offset:
+                moved = []
+                for chunk in entry.chunks:
+                    raw = _pread_exact(self._fd, chunk.stored_len, chunk.offset)
+                    framing.unframe(raw, chunk.offset)  # never copy damage silently
+                    _pwrite_all(fd, raw, position)
+                    moved.append(Chunk(position, chunk.stored_len, chunk.plain_len))
+                    position += chunk.stored_len
+                entries[entry.name] = MemberEntry(entry.name, entry.member_id, entry.size, entry.mtime_ns, tuple(moved))
+            seq = self.seq + 1
+            commit_header = CommitHeader(seq, 0, position, position, time.time_ns())
+            ops = [Op(OP_PUT, name, entry) for name, entry in sorted(entries.items())]
+            body = self._seal_commit(commit_header, ops, position, header.epoch)
+            record = framing.frame(KIND_CHECKPOINT, body)
+            _pwrite_all(fd, record, position)
+            os.fsync(fd)
+            os.replace(tmp, self.path)
+            fsync_dir(self.path.parent)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        # Readers of the old version keep its descriptor until the container closes.
+        self._retired_fds.append(self._fd)
+        self._fd = fd
+        self._header = header
+        self._header_len = len(encoded)
+        self._entries = entries
+        self._last = _Commit(position, len(record), KIND_CHECKPOINT, commit_header, ops)
+        self.seq = seq
+        self._committed_end = self._write_end = position + len(record)
+        self._checkpoint_bytes, self._deltas_since_checkpoint, self._delta_bytes = len(record), 0, 0
+
+    def verify(self) -> None:
+        """Authenticate every record up to the end of what was written."""
+        seen: dict[int, tuple[bytes, int, int, int]] = {}
+        offset = self._header_len
+        while offset < self._write_end:
+            head = framing.parse_head(_pread_exact(self._fd, HEAD_SIZE, offset))
+            if head is None:
+                raise IntegrityError(f"record header at offset {offset} is damaged")
+            kind, body = framing.unframe(_pread_exact(self._fd, head.total, offset), offset)
+            if kind == KIND_DATA:
+                plain = self._container_layer.open(body, self._data_context())
+                member_id, chunk_no = plain[:MEMBER_ID_SIZE], _CHUNK_NO.unpack(plain[MEMBER_ID_SIZE:_DATA_PREFIX])[0]
+                data = self._member_layer.open(plain[_DATA_PREFIX:], self._chunk_context(member_id, chunk_no))
+                seen[offset] = (member_id, chunk_no, head.total, len(data))
+            else:
+                self._read_commit(offset)
+            offset += head.total
+        if offset != self._write_end:
+            raise IntegrityError("the last record runs past the end of the coffer")
+        for entry in self._entries.values():
+            for number, chunk in enumerate(entry.chunks):
+                if seen.get(chunk.offset) != (entry.member_id, number, chunk.stored_len, chunk.plain_len):
+                    raise IntegrityError(
+                        f"member {entry.name!r}: chunk {number} at offset {chunk.offset} "
+                        "is missing or belongs elsewhere"
+                    )
+
+    # ------------------------------------------------------------ life cycle
+
+    def _check_writable(self) -> None:
+        if self._broken is not None:
+            raise CofferBrokenError(
+                f"{self.path}: an earlier I/O error ({self._broken}) left this coffer object "
+                "unsure of the disk; close it and open the coffer again"
+            )
+        if not self._writable:
+            raise RuntimeError("container opened read-only")
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            try:
+                self.discard()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+        for fd in self._retired_fds:
+            os.close(fd)
+        self._retired_fds.clear()
+        if self._tmp_path is not None:
+            self._tmp_path.unlink(missing_ok=True)
+            self._tmp_path = None

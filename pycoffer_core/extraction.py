@@ -1,0 +1,94 @@
+"""Moving files between the file system and a coffer, safely.
+
+Adding walks a tree without leaving it through symbolic links; extracting
+never writes outside its destination nor through a symbolic link in it, and
+a member appears there whole or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import BinaryIO
+
+from . import names
+from .errors import UnsafePathError
+
+_BLOCK = 1 << 20
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def plan_add(source: Path, base_name: str, *, follow_symlinks: bool) -> list[tuple[Path, str]]:
+    """The (file, member name) pairs that adding ``source`` as ``base_name`` stores.
+
+    A symbolic link is followed when ``follow_symlinks`` is set, or when it
+    points to a regular file inside the tree; other links are skipped, so a
+    link in a tree can't pull in a file from elsewhere.
+    """
+    if not source.is_dir():
+        return [(source, base_name)]
+    root = source.resolve()
+    plan = []
+    for folder, dirnames, filenames in os.walk(source, followlinks=follow_symlinks):
+        dirnames.sort()
+        for filename in sorted(filenames):
+            path = Path(folder) / filename
+            if path.is_symlink() and not follow_symlinks:
+                target = path.resolve()
+                if not (target.is_file() and _inside(target, root)):
+                    continue
+            if not path.is_file():
+                continue  # sockets, fifos, devices, dangling links
+            relative = path.relative_to(source).as_posix()
+            plan.append((path, names.normalize(f"{base_name}/{relative}")))
+    return plan
+
+
+def _safe_parent(root: Path, parts: list[str]) -> Path:
+    """Make the folders of a member under ``root``, refusing symbolic links."""
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            raise UnsafePathError(f"refusing to extract through the symbolic link {current}")
+        if not current.exists():
+            current.mkdir(mode=0o700)
+        elif not current.is_dir():
+            raise UnsafePathError(f"{current} is a file where a folder is needed")
+    return current
+
+
+def write_member(root: Path, name: str, reader: BinaryIO, mtime_ns: int) -> Path:
+    """Write a member's content as ``root/name``; return the path written.
+
+    The content goes to a hidden part file beside the target, renamed over it
+    when complete, so the target is never half-written and a symbolic link
+    at the target is replaced rather than written through.
+    """
+    parts = names.normalize(name).split("/")
+    root.mkdir(parents=True, exist_ok=True)
+    parent = _safe_parent(root, parts[:-1])
+    target = parent / parts[-1]
+    if target.is_dir() and not target.is_symlink():
+        raise IsADirectoryError(f"{target} is a folder; can't extract member {name!r} over it")
+    part = parent / f".{parts[-1][:200]}.{secrets.token_hex(4)}.pycoffer-part"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(part, flags, 0o600)
+    try:
+        with open(fd, "wb", closefd=True) as out:
+            while block := reader.read(_BLOCK):
+                out.write(block)
+        os.utime(part, ns=(mtime_ns, mtime_ns))
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return target

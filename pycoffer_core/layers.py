@@ -1,0 +1,111 @@
+"""Layers: the reversible transforms a coffer type applies to the bytes it stores.
+
+A coffer type has two layers. The *container layer* seals everything the
+coffer file holds (the index records and every member record); the *member
+layer* seals each chunk of a member's content before the container layer sees
+it. A layer is bound to a *context*: bytes the core builds from the coffer id,
+the member id and the chunk number (or the record's offset), so a sealed piece
+opened in any other place fails. Layers are stateless and thread-safe: the
+core may seal several pieces at once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import pyzstd
+
+from .errors import IntegrityError
+
+#: Compressed output must save at least this fraction, or the raw bytes are kept.
+MIN_SAVING = 1 / 32
+
+
+class Layer(ABC):
+    """One transform; ``open(seal(data, ctx), ctx) == data``."""
+
+    #: The output hides the input (looks random): later layers must not compress it.
+    encrypts: bool = False
+    #: ``open`` detects any change of the sealed bytes or of the context.
+    authenticates: bool = False
+    #: The output is compressed: later layers must not compress it again.
+    compresses: bool = False
+
+    @abstractmethod
+    def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:
+        """Transform ``data`` bound to ``context``.
+
+        ``compressible=False`` tells the layer the input is already encrypted
+        or compressed, so compressing it again would only waste time.
+        """
+
+    @abstractmethod
+    def open(self, data: bytes, context: bytes) -> bytes:
+        """Invert :meth:`seal`; raise :class:`IntegrityError` if ``data`` was
+        not sealed by this layer's key in this ``context``."""
+
+
+class PlainLayer(Layer):
+    """The identity: stores bytes as they are."""
+
+    def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:
+        return bytes(data)
+
+    def open(self, data: bytes, context: bytes) -> bytes:
+        return bytes(data)
+
+
+_RAW = b"\x00"
+_ZSTD = b"\x01"
+
+
+class ZstdLayer(Layer):
+    """zstd compression, skipped where it does not pay.
+
+    Output: one flag byte (0 raw, 1 zstd) and the payload. Data that does
+    not shrink by :data:`MIN_SAVING` (random bytes, JPEG, ciphertext) is
+    kept raw, so reading it back costs nothing.
+    """
+
+    compresses = True
+
+    def __init__(self, level: int = 3) -> None:
+        self.level = level
+        self._option = {pyzstd.CParameter.compressionLevel: level}
+
+    def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:
+        if compressible and len(data) >= 64:
+            packed = pyzstd.compress(data, self._option)
+            if len(packed) <= len(data) * (1 - MIN_SAVING):
+                return _ZSTD + packed
+        return _RAW + bytes(data)
+
+    def open(self, data: bytes, context: bytes) -> bytes:
+        flag, payload = data[:1], data[1:]
+        if flag == _RAW:
+            return bytes(payload)
+        if flag == _ZSTD:
+            try:
+                return pyzstd.decompress(payload)
+            except pyzstd.ZstdError as exc:
+                raise IntegrityError(f"compressed data is damaged: {exc}") from None
+        raise IntegrityError("compressed data has an unknown flag byte")
+
+
+class ChainLayer(Layer):
+    """Apply ``first`` then ``second`` when sealing (and the reverse when opening)."""
+
+    def __init__(self, first: Layer, second: Layer) -> None:
+        self.first = first
+        self.second = second
+        self.encrypts = first.encrypts or second.encrypts
+        self.authenticates = first.authenticates or second.authenticates
+        self.compresses = first.compresses or second.compresses
+
+    def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:
+        inner = self.first.seal(data, context, compressible=compressible)
+        still_compressible = compressible and not (self.first.encrypts or self.first.compresses)
+        return self.second.seal(inner, context, compressible=still_compressible)
+
+    def open(self, data: bytes, context: bytes) -> bytes:
+        return self.first.open(self.second.open(data, context), context)

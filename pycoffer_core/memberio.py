@@ -1,0 +1,157 @@
+"""File objects over members: streaming, with memory bounded by one chunk."""
+
+from __future__ import annotations
+
+import bisect
+import io
+from collections.abc import Callable
+from itertools import accumulate
+
+from .container.base import ChunkSource
+from .container.index import Chunk, MemberEntry
+
+#: Plain bytes per chunk: the unit of sealing, of random access and of memory use.
+CHUNK_SIZE = 256 * 1024
+
+
+class MemberReader(io.RawIOBase):
+    """Reads one version of a member (the one current when it was opened); seekable."""
+
+    def __init__(self, source: ChunkSource, entry: MemberEntry) -> None:
+        super().__init__()
+        self._source = source
+        self._entry = entry
+        self._starts = [0, *accumulate(chunk.plain_len for chunk in entry.chunks)]
+        self._pos = 0
+        self._cached_index = -1
+        self._cached = b""
+        self.name = entry.name
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def _chunk(self, index: int) -> bytes:
+        if index != self._cached_index:
+            self._cached = self._source.read(index)
+            self._cached_index = index
+        return self._cached
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        self._checkClosed()
+        if self._pos >= self._entry.size:
+            return 0
+        index = bisect.bisect_right(self._starts, self._pos) - 1
+        data = self._chunk(index)
+        start = self._pos - self._starts[index]
+        count = min(len(buffer), len(data) - start)
+        buffer[:count] = data[start : start + count]
+        self._pos += count
+        return count
+
+    def readall(self) -> bytes:
+        self._checkClosed()
+        parts = []
+        while self._pos < self._entry.size:
+            index = bisect.bisect_right(self._starts, self._pos) - 1
+            data = self._chunk(index)
+            parts.append(data[self._pos - self._starts[index] :])
+            self._pos = self._starts[index + 1]
+        return b"".join(parts)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._checkClosed()
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._entry.size}.get(whence)
+        if base is None:
+            raise ValueError(f"invalid whence {whence!r}")
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        self._checkClosed()
+        return self._pos
+
+    def close(self) -> None:
+        self._cached = b""
+        super().close()
+
+
+class MemberWriter(io.RawIOBase):
+    """Writes a new version of a member (or appends to the current one).
+
+    Full chunks are sealed and stored as they fill; the member appears in
+    the coffer when the writer is closed (``finish``), never before. After
+    :meth:`abort` the writer swallows writes and changes nothing.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        member_id: bytes,
+        base: MemberEntry | None,
+        store_chunk: Callable[[bytes, int, bytes], Chunk],
+        finish: Callable[[MemberWriter, MemberEntry], None],
+        mtime_ns: Callable[[], int],
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self._member_id = member_id
+        self._chunks: list[Chunk] = list(base.chunks) if base else []
+        self._size = base.size if base else 0
+        self._store_chunk = store_chunk
+        self._finish = finish
+        self._mtime_ns = mtime_ns
+        self._buffer = bytearray()
+        self._aborted = False
+
+    def writable(self) -> bool:
+        return True
+
+    def _emit(self, data: bytes) -> None:
+        self._chunks.append(self._store_chunk(self._member_id, len(self._chunks), data))
+        self._size += len(data)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self._checkClosed()
+        with memoryview(data) as view:
+            view = view.cast("B")
+            count = len(view)
+            if self._aborted:
+                return count
+            if self._buffer:
+                take = min(count, CHUNK_SIZE - len(self._buffer))
+                self._buffer += view[:take]
+                view = view[take:]
+                if len(self._buffer) == CHUNK_SIZE:
+                    self._emit(bytes(self._buffer))
+                    self._buffer.clear()
+            while len(view) >= CHUNK_SIZE:
+                self._emit(bytes(view[:CHUNK_SIZE]))
+                view = view[CHUNK_SIZE:]
+            self._buffer += view
+        return count
+
+    def abort(self) -> None:
+        """Forget everything written; the member stays as it was."""
+        self._aborted = True
+        self._buffer.clear()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if not self._aborted:
+                if self._buffer:
+                    self._emit(bytes(self._buffer))
+                    self._buffer.clear()
+                entry = MemberEntry(
+                    self.name, self._member_id, self._size, self._mtime_ns(), tuple(self._chunks)
+                )
+                self._finish(self, entry)
+        finally:
+            self._aborted = True
+            super().close()

@@ -1,0 +1,51 @@
+"""Member names: relative POSIX paths that can't escape a folder."""
+
+from __future__ import annotations
+
+from .errors import InvalidNameError
+
+#: Longest member name accepted, in UTF-8 bytes (Linux's PATH_MAX).
+MAX_NAME_BYTES = 4096
+#: Longest single component accepted, in UTF-8 bytes (Linux's NAME_MAX).
+MAX_COMPONENT_BYTES = 255
+
+
+def normalize(arcname: object) -> str:
+    """Return the canonical form of a member name, or raise.
+
+    Leading ``/`` and empty or ``.`` components are dropped. A ``..``
+    component, a NUL byte, a backslash (a separator on Windows, so a way out
+    of the destination there), a name that is not valid Unicode text, or one
+    too long raises :class:`InvalidNameError`. A non-``str`` raises
+    ``TypeError``.
+    """
+    if not isinstance(arcname, str):
+        raise TypeError(f"a member name must be a str, not {type(arcname).__name__}")
+    if "\x00" in arcname:
+        raise InvalidNameError(f"member name {arcname!r} contains a NUL byte")
+    if "\\" in arcname:
+        raise InvalidNameError(
+            f"member name {arcname!r} contains a backslash; use '/' to separate folders"
+        )
+    parts = [part for part in arcname.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise InvalidNameError(f"member name {arcname!r} has a '..' component")
+    if not parts:
+        raise InvalidNameError(f"member name {arcname!r} is empty")
+    name = "/".join(parts)
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidNameError(f"member name {arcname!r} is not valid Unicode text") from None
+    if len(encoded) > MAX_NAME_BYTES:
+        raise InvalidNameError(f"member name is longer than {MAX_NAME_BYTES} bytes")
+    if any(len(part.encode("utf-8")) > MAX_COMPONENT_BYTES for part in parts):
+        raise InvalidNameError(
+            f"member name {arcname!r} has a component longer than {MAX_COMPONENT_BYTES} bytes"
+        )
+    return name
+
+
+def is_under(name: str, prefix: str) -> bool:
+    """True if member ``name`` lies in the directory ``prefix`` (both normalized)."""
+    return name.startswith(prefix + "/")
