@@ -226,7 +226,7 @@ class Coffer:
                 return
             container = self._container
             try:
-                if container is not None and self._mode != "r":
+                if container is not None and self._mode != "r" and not container.broken:
                     if commit:
                         for writer in list(self._writers):
                             writer.close()

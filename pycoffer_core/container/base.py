@@ -53,6 +53,11 @@ class Container(ABC):
     seq: int
 
     @property
+    def broken(self) -> bool:
+        """True once an I/O error left the container unsure of the disk."""
+        return False
+
+    @property
     @abstractmethod
     def entries(self) -> Mapping[str, MemberEntry]:
         """The members, with changes not yet committed."""

@@ -40,6 +40,12 @@ END_MARKER = 0xA5
 MAX_BODY = (1 << 31) - 1
 
 
+#: Each of the two copies of the key-slot area (see :func:`read_slot_area`).
+SLOT_COPY_SIZE = 2048
+_SLOT_HEAD = struct.Struct(">QI")  # generation, blob length
+MAX_SLOT_BLOB = SLOT_COPY_SIZE - _SLOT_HEAD.size - _CRC.size
+
+
 @dataclass(frozen=True)
 class FileHeader:
     """The plaintext header at offset 0 of every coffer file."""
@@ -60,6 +66,59 @@ class FileHeader:
     @property
     def size(self) -> int:
         return len(self.encode())
+
+    @property
+    def records_start(self) -> int:
+        """Where the first record starts: after the header and the key-slot area."""
+        return self.size + 2 * SLOT_COPY_SIZE
+
+
+def encode_slot_copy(generation: int, blob: bytes) -> bytes:
+    """One copy of the key-slot area, padded with zeros to its fixed size."""
+    if len(blob) > MAX_SLOT_BLOB:
+        raise ValueError(f"key slots need {len(blob)} bytes; at most {MAX_SLOT_BLOB} fit")
+    body = _SLOT_HEAD.pack(generation, len(blob)) + blob
+    return (body + _CRC.pack(zlib.crc32(body))).ljust(SLOT_COPY_SIZE, b"\x00")
+
+
+def _decode_slot_copy(raw: bytes) -> tuple[int, bytes] | None:
+    if len(raw) != SLOT_COPY_SIZE:
+        return None
+    generation, length = _SLOT_HEAD.unpack_from(raw)
+    if length > MAX_SLOT_BLOB:
+        return None
+    end = _SLOT_HEAD.size + length
+    if zlib.crc32(raw[:end]) != _CRC.unpack_from(raw, end)[0]:
+        return None
+    if raw[end + _CRC.size :].count(0) != SLOT_COPY_SIZE - end - _CRC.size:
+        return None  # padding must stay zero: anything else is damage
+    return generation, raw[_SLOT_HEAD.size : end]
+
+
+def slot_copies_intact(fd: int, header_len: int) -> bool:
+    """Whether both key-slot copies are intact and say the same (for verify)."""
+    copies = [
+        _decode_slot_copy(os.pread(fd, SLOT_COPY_SIZE, header_len + i * SLOT_COPY_SIZE))
+        for i in (0, 1)
+    ]
+    return copies[0] is not None and copies[0] == copies[1]
+
+
+def read_slot_area(fd: int, header_len: int) -> tuple[int, bytes]:
+    """The newest intact copy of the key-slot area: (generation, blob).
+
+    The area holds two copies, rewritten in place one after the other, each
+    made durable before the next is touched; a torn write spoils at most one,
+    and both say the same once a change completes. Both damaged raises.
+    """
+    copies = [
+        _decode_slot_copy(os.pread(fd, SLOT_COPY_SIZE, header_len + i * SLOT_COPY_SIZE))
+        for i in (0, 1)
+    ]
+    intact = [copy for copy in copies if copy is not None]
+    if not intact:
+        raise IntegrityError("both copies of the key-slot area are damaged")
+    return max(intact)
 
 
 def read_header(fd: int, file_size: int) -> tuple[FileHeader, int]:

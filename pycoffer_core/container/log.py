@@ -165,9 +165,8 @@ class LogContainer(Container):
         self._fd = os.open(
             self._tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
         )
-        encoded = self._header.encode()
-        _pwrite_all(self._fd, encoded, 0)
-        self._header_len = len(encoded)
+        self._slot_generation, self._slots = 0, b""
+        self._header_len = self._write_header(self._fd, self._header)
         self._committed_end = self._write_end = self._open_end = self._header_len
         self._backup_pending = self._backup is not None and self.path.exists()
 
@@ -179,7 +178,9 @@ class LogContainer(Container):
             raise CofferNotFoundError(f"no coffer at {self.path}") from None
         try:
             size = os.fstat(self._fd).st_size
-            self._header, self._header_len = framing.read_header(self._fd, size)
+            self._header, fixed_len = framing.read_header(self._fd, size)
+            self._slot_generation, self._slots = framing.read_slot_area(self._fd, fixed_len)
+            self._header_len = self._header.records_start
             if self._header.type_name != self._type.name:
                 raise WrongTypeError(
                     f"{self.path} is a {self._header.type_name!r} coffer, not "
@@ -349,6 +350,34 @@ class LogContainer(Container):
         self._checkpoint_bytes = checkpoint.length
         self._deltas_since_checkpoint = len(chain) - 1
         self._delta_bytes = sum(commit.length for commit in chain[:-1])
+
+    def _write_header(self, fd: int, header: FileHeader) -> int:
+        """Write the header and both key-slot copies; return where records start."""
+        copy = framing.encode_slot_copy(self._slot_generation, self._slots)
+        _pwrite_all(fd, header.encode() + copy + copy, 0)
+        return header.records_start
+
+    @property
+    def keyslots(self) -> bytes:
+        """The key-slot blob (empty for a coffer opened only with raw keys)."""
+        return self._slots
+
+    def write_keyslots(self, blob: bytes) -> None:
+        """Replace the key-slot blob, crash-safely: one copy, sync, the other, sync."""
+        self._check_writable()
+        if self._tmp_path is not None:
+            self.commit()  # a new coffer must exist on disk before its slots change
+        generation = self._slot_generation + 1
+        copy = framing.encode_slot_copy(generation, blob)
+        base = self._header.size
+        try:
+            for index in (0, 1):
+                _pwrite_all(self._fd, copy, base + index * framing.SLOT_COPY_SIZE)
+                os.fdatasync(self._fd)
+        except OSError as exc:
+            self._broken = exc
+            raise CofferBrokenError(f"{self.path}: key slots could not be written ({exc})") from exc
+        self._slot_generation, self._slots = generation, blob
 
     def _sibling(self, purpose: str) -> Path:
         return self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.pycoffer-{purpose}")
@@ -609,9 +638,7 @@ class LogContainer(Container):
         tmp = self._sibling("compact")
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
-            encoded = header.encode()
-            _pwrite_all(fd, encoded, 0)
-            position = len(encoded)
+            position = self._write_header(fd, header)
             entries: dict[str, MemberEntry] = {}
             by_first_offset = sorted(self._entries.values(), key=lambda e: e.chunks[0].offset if e.chunks else 0)
             for entry in by_first_offset:
@@ -640,7 +667,7 @@ class LogContainer(Container):
         self._retired_fds.append(self._fd)
         self._fd = fd
         self._header = header
-        self._header_len = len(encoded)
+        self._header_len = header.records_start
         self._entries = entries
         self._last = _Commit(position, len(record), KIND_CHECKPOINT, commit_header, ops)
         self.seq = seq
@@ -649,6 +676,10 @@ class LogContainer(Container):
 
     def verify(self) -> None:
         """Authenticate every record up to the end of what was written."""
+        if not framing.slot_copies_intact(self._fd, self._header.size):
+            raise IntegrityError(
+                f"{self.path}: a copy of the key-slot area is damaged (the other one is used)"
+            )
         seen: dict[int, tuple[bytes, int, int, int]] = {}
         offset = self._header_len
         while offset < self._write_end:
@@ -688,6 +719,10 @@ class LogContainer(Container):
     @property
     def closed(self) -> bool:
         return self._fd < 0
+
+    @property
+    def broken(self) -> bool:
+        return self._broken is not None
 
     def close(self) -> None:
         if self._fd >= 0:
