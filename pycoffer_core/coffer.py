@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from . import extraction, names, plugins
+from .container import framing
 from .container.base import Container, OpenMode
 from .container.index import MemberEntry
 from .errors import (
@@ -155,6 +156,22 @@ class Coffer:
     def gen_params(type: str) -> dict[str, bytes]:
         """Fresh random keys for a new coffer of ``type``."""
         return plugins.find_type(type).gen_params()
+
+    @staticmethod
+    def type_of(filename: str | os.PathLike[str]) -> str:
+        """The type name written in a coffer's header, read without any key.
+
+        Raises :class:`CofferNotFoundError` or :class:`NotACofferError`.
+        """
+        try:
+            fd = os.open(filename, os.O_RDONLY)
+        except FileNotFoundError:
+            raise CofferNotFoundError(f"no coffer at {filename}") from None
+        try:
+            header, _ = framing.read_header(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+        return header.type_name
 
     @staticmethod
     def types() -> list[TypeInfo]:
