@@ -854,6 +854,9 @@ class EncryptedCofferConformance(CofferConformance):
     """Adds the promises of a type whose container layer encrypts."""
 
     CANARY = b"CANARY-7f3a9c-PLAINTEXT-MUST-NOT-LEAK"
+    #: Whether member names are hidden too (False where the container layer
+    #: only authenticates, as in ``market``).
+    hides_names: ClassVar[bool] = True
 
     def test_the_canary_never_reaches_the_disk(self, path, keys, tmp_path, monkeypatch):
         temp = tmp_path / "tmp"
@@ -861,7 +864,8 @@ class EncryptedCofferConformance(CofferConformance):
         monkeypatch.setenv("TMPDIR", str(temp))
         payload = (self.CANARY + b" ") * 5000
         with self.open(path, "w", keys, temp_dir=temp) as coffer:
-            coffer.write("secret/" + self.CANARY.decode(), payload)
+            name = self.CANARY.decode() if self.hides_names else "secret"
+            coffer.write("folder/" + name, payload)
             with coffer.file("streamed", "wb") as f:
                 for _ in range(3):
                     f.write(payload)
