@@ -31,7 +31,10 @@ from .errors import (
 from .events import CommitEvent
 from .locking import CofferLock
 from .memberio import MemberReader, MemberWriter
-from .types import CofferType, TypeInfo
+from .keyslots import KeySlots, SlotInfo
+from .streams import open_stream
+from .types import TypeInfo
+from .unlock import KeyProvider, Passphrase, RawKeys
 
 _MODES = {"r", "w", "a", "x"}
 _FILE_MODES = {"rb", "wb", "ab", "rt", "wt", "at", "r", "w", "a"}
@@ -119,12 +122,13 @@ class Coffer:
         self._path = Path(os.fspath(filename)).absolute()
         self._mode = _parse_mode(mode)
         type_class = plugins.find_type(type)
+        self._type_class = type_class
         if password is not None:
-            raise InvalidArgumentError(
-                f"type {type!r} cannot be opened with a password: pass its keys "
-                f"({', '.join(type_class.key_params) or 'none'})"
-            )
-        self._coffer_type: CofferType = type_class(**params)
+            if params:
+                raise InvalidArgumentError("pass either password or the raw keys, not both")
+            self._keys: KeyProvider = Passphrase(type_class, password)
+        else:
+            self._keys = RawKeys(type_class, params)
         if auto_flush is not None and not isinstance(auto_flush, bool):
             raise InvalidArgumentError(f"auto_flush must be True, False or None, not {auto_flush!r}")
         self._auto_flush = type_class.auto_flush if auto_flush is None else auto_flush
@@ -206,9 +210,9 @@ class Coffer:
                     "x": "exclusive",
                 }[self._mode]
                 backup = self._path.with_name(self._path.name + self._backup) if self._backup else None
-                container_class = plugins.container_class(self._path, self._coffer_type)
+                container_class = plugins.container_class(self._path, self._type_class)
                 self._container = container_class(
-                    self._path, self._coffer_type, mode=container_mode, backup=backup
+                    self._path, self._keys, mode=container_mode, backup=backup
                 )
             except BaseException:
                 self._release_lock()
@@ -294,7 +298,7 @@ class Coffer:
     @property
     def type(self) -> str:
         """The coffer type's name."""
-        return self._coffer_type.name
+        return self._type_class.name
 
     @property
     def mode(self) -> str:
@@ -401,6 +405,56 @@ class Coffer:
         """
         with self._guard:
             self._require().verify()
+
+    # ------------------------------------------------------------ passphrases
+
+    def key_slots(self) -> list[SlotInfo]:
+        """The passphrase slots (empty for a coffer used only with raw keys)."""
+        with self._guard:
+            return KeySlots.decode(self._require().keyslots).infos()
+
+    def add_password(self, new: str | bytes) -> None:
+        """Let passphrase ``new`` open this coffer too (one KDF run; no data re-encrypted)."""
+        with self._guard:
+            container = self._require(write=True)
+            slots = KeySlots.decode(container.keyslots)
+            keys = container.coffer_type.params
+            container.write_keyslots(slots.with_password(new, container.coffer_id, keys).encode())
+
+    def remove_password(self, old: str | bytes) -> None:
+        """Stop passphrase ``old`` opening this coffer.
+
+        Refused (:class:`InvalidArgumentError`) when it is the last slot and
+        the coffer was opened with a passphrase: nothing else would open it.
+        """
+        with self._guard:
+            container = self._require(write=True)
+            remaining = KeySlots.decode(container.keyslots).without_password(old, container.coffer_id)
+            if not remaining.slots and self._keys.uses_password:
+                raise InvalidArgumentError(
+                    "refusing to remove the last passphrase: nothing else would open this "
+                    "coffer (add another passphrase first)"
+                )
+            container.write_keyslots(remaining.encode())
+
+    def change_password(self, old: str | bytes, new: str | bytes) -> None:
+        """Replace passphrase ``old`` with ``new`` in one crash-safe step."""
+        with self._guard:
+            container = self._require(write=True)
+            slots = KeySlots.decode(container.keyslots).without_password(old, container.coffer_id)
+            keys = container.coffer_type.params
+            container.write_keyslots(slots.with_password(new, container.coffer_id, keys).encode())
+
+    def crypt_open(self, filename: str | os.PathLike[str], mode: str = "rb") -> IO[bytes]:
+        """A file object that encrypts (``wb``) or decrypts (``rb``) an external file.
+
+        Uses the coffer's keys; the file is sealed in authenticated chunks
+        bound to their position and to the end of the stream, so any change,
+        reordering or truncation raises :class:`IntegrityError` when read.
+        """
+        with self._guard:
+            container = self._require()
+            return open_stream(filename, mode, container.coffer_type)
 
     # ------------------------------------------------------------ members
 

@@ -50,9 +50,10 @@ def pycoffer_types() -> Iterable[type[CofferType]]:
 
 
 @hookspec(firstresult=True)
-def pycoffer_container(path: Path, coffer_type: CofferType) -> type[Container] | None:
+def pycoffer_container(path: Path, coffer_type: type[CofferType]) -> type[Container] | None:
     """Return the :class:`~pycoffer_core.container.base.Container` class that
-    lays out members, the index and commits in the coffer file at ``path``.
+    lays out members, the index and commits in the coffer file at ``path``
+    for coffers of type ``coffer_type``.
 
     First result wins; return ``None`` to leave the choice to others. The
     default is the log-structured container described in ``docs/format.md``.

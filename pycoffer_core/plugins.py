@@ -113,7 +113,7 @@ def find_type(name: object) -> type[CofferType]:
     return types[name][0]
 
 
-def container_class(path: Path, coffer_type: CofferType) -> type[Container]:
+def container_class(path: Path, coffer_type: type[CofferType]) -> type[Container]:
     result = get_plugin_manager().hook.pycoffer_container(path=path, coffer_type=coffer_type)
     assert result is not None  # the default container always answers
     return result

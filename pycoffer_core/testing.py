@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import zlib
 import subprocess
 import sys
 import textwrap
@@ -38,8 +39,11 @@ from .errors import (
     MemberNotFoundError,
     UnknownTypeError,
     UnsafePathError,
+    WrongKeyError,
     WrongTypeError,
 )
+from .container.framing import SLOT_COPY_SIZE
+from .keyslots import INSECURE_FAST_ENV, KdfLimitError
 from .memberio import CHUNK_SIZE
 from .plugins import registered
 
@@ -73,6 +77,9 @@ class CofferConformance:
     """The behaviour every coffer type promises; subclass and set ``type_name``."""
 
     type_name: ClassVar[str]
+    #: Python run first in the child processes of the crash and lock tests,
+    #: for a type that is not installed through an entry point.
+    child_setup: ClassVar[str] = ""
 
     # ---------------------------------------------------------- helpers
 
@@ -607,7 +614,7 @@ class CofferConformance:
             path = {str(path)!r}
             TYPE = {self.type_name!r}
             """
-        )
+        ) + textwrap.dedent(self.child_setup)
         return subprocess.Popen(
             [sys.executable, "-c", preamble + textwrap.dedent(script)],
             stdout=subprocess.PIPE,
@@ -885,3 +892,125 @@ class EncryptedCofferConformance(CofferConformance):
         with pytest.raises(IntegrityError):
             self.open(path, "a", self.make_params())
         assert path.read_bytes() == before
+
+    # ---------------------------------------------------------- passphrases
+
+    @pytest.fixture
+    def fast_kdf(self, monkeypatch):
+        """Tiny Argon2id parameters: the suite tests the logic, not the cost."""
+        monkeypatch.setenv(INSECURE_FAST_ENV, "1")
+
+    def test_a_passphrase_opens_the_coffer_created_with_it(self, path, fast_kdf):
+        with Coffer.open(path, "x", type=self.type_name, password="correct horse") as coffer:
+            coffer.write("a", b"1")
+            assert len(coffer.key_slots()) == 1
+        with Coffer.open(path, "r", type=self.type_name, password="correct horse") as coffer:
+            assert coffer.read("a") == b"1"
+
+    def test_a_wrong_passphrase_raises_integrity_error_and_changes_nothing(self, path, fast_kdf):
+        with Coffer.open(path, "x", type=self.type_name, password="right") as coffer:
+            coffer.write("a", b"1")
+        before = path.read_bytes()
+        with pytest.raises(WrongKeyError):
+            Coffer.open(path, "a", type=self.type_name, password="wrong")
+        assert path.read_bytes() == before
+
+    def test_password_and_raw_keys_together_raise_value_error(self, path, keys, fast_kdf):
+        with pytest.raises(ValueError):
+            Coffer.open(path, "w", type=self.type_name, password="pw", **keys)
+
+    def test_a_raw_key_coffer_can_gain_a_passphrase_and_keeps_its_keys(self, path, keys, fast_kdf):
+        self.make(path, keys, {"a": b"1"})
+        with self.open(path, "a", keys) as coffer:
+            assert coffer.key_slots() == []
+            coffer.add_password("added")
+        assert self.contents(path, keys) == {"a": b"1"}
+        with Coffer.open(path, "r", type=self.type_name, password="added") as coffer:
+            assert coffer.read("a") == b"1"
+
+    def test_changing_the_passphrase_rewrites_only_the_key_slots(self, path, fast_kdf):
+        with Coffer.open(path, "x", type=self.type_name, password="old") as coffer:
+            coffer.write("a", _pattern(CHUNK_SIZE + 10))
+        before = path.read_bytes()
+        with Coffer.open(path, "a", type=self.type_name, password="old") as coffer:
+            coffer.change_password("old", "new")
+        after = path.read_bytes()
+        assert len(after) == len(before)
+        changed = [i for i in range(len(before)) if before[i] != after[i]]
+        assert changed and changed[-1] < 2 * SLOT_COPY_SIZE + 512  # header and key slots only
+        with pytest.raises(WrongKeyError):
+            Coffer.open(path, "r", type=self.type_name, password="old")
+        with Coffer.open(path, "r", type=self.type_name, password="new") as coffer:
+            assert coffer.read("a") == _pattern(CHUNK_SIZE + 10)
+
+    def test_removing_the_last_passphrase_is_refused(self, path, fast_kdf):
+        with Coffer.open(path, "x", type=self.type_name, password="only") as coffer:
+            with pytest.raises(ValueError, match="last"):
+                coffer.remove_password("only")
+        with Coffer.open(path, "r", type=self.type_name, password="only"):
+            pass
+
+    def test_a_removed_passphrase_no_longer_opens_the_coffer(self, path, fast_kdf):
+        with Coffer.open(path, "x", type=self.type_name, password="one") as coffer:
+            coffer.write("a", b"1")
+            coffer.add_password("two")
+            coffer.remove_password("one")
+            assert len(coffer.key_slots()) == 1
+        with pytest.raises(WrongKeyError):
+            Coffer.open(path, "r", type=self.type_name, password="one")
+        with Coffer.open(path, "r", type=self.type_name, password="two") as coffer:
+            assert coffer.read("a") == b"1"
+            coffer.verify()
+
+    def test_kdf_parameters_above_the_cap_are_refused_before_any_work(self, path, fast_kdf):
+        with Coffer.open(path, "x", type=self.type_name, password="pw"):
+            pass
+        data = bytearray(path.read_bytes())
+        # The first KDF field (memory in KiB) sits right after the slot copy's
+        # generation and length; ask for 4 TiB in both copies, CRC fixed up.
+        header_len = _header_size(data)
+        for copy in (0, 1):
+            base = header_len + copy * SLOT_COPY_SIZE
+            generation_and_length = data[base : base + 12]
+            length = int.from_bytes(generation_and_length[8:12], "big")
+            blob = bytearray(data[base + 12 : base + 12 + length])
+            blob[1:5] = (0xFFFFFFFF).to_bytes(4, "big")
+            body = bytes(generation_and_length) + bytes(blob)
+            data[base : base + len(body) + 4] = body + zlib.crc32(body).to_bytes(4, "big")
+        path.write_bytes(bytes(data))
+        with pytest.raises(KdfLimitError):
+            Coffer.open(path, "r", type=self.type_name, password="pw")
+
+    # ---------------------------------------------------------- sealed files
+
+    def test_crypt_open_round_trips_an_external_file(self, path, keys, tmp_path):
+        data = _pattern(2 * CHUNK_SIZE + 3)
+        sealed = tmp_path / "sealed.bin"
+        with self.open(path, "w", keys) as coffer:
+            with coffer.crypt_open(sealed, "wb") as f:
+                f.write(data)
+            assert self.CANARY not in sealed.read_bytes()
+            with coffer.crypt_open(sealed, "rb") as f:
+                assert f.read() == data
+
+    def test_crypt_open_detects_truncation_and_tampering(self, path, keys, tmp_path):
+        sealed = tmp_path / "sealed.bin"
+        with self.open(path, "w", keys) as coffer:
+            with coffer.crypt_open(sealed, "wb") as f:
+                f.write(_pattern(2 * CHUNK_SIZE + 3))
+            pristine = sealed.read_bytes()
+            for damaged in (
+                pristine[: len(pristine) // 2],
+                pristine[:-1],
+                pristine + b"x",
+                pristine[:100] + bytes([pristine[100] ^ 1]) + pristine[101:],
+            ):
+                sealed.write_bytes(damaged)
+                with pytest.raises(IntegrityError):
+                    with coffer.crypt_open(sealed, "rb") as f:
+                        f.read()
+
+
+def _header_size(data: bytes) -> int:
+    """Length of the fixed file header (before the key-slot area)."""
+    return int.from_bytes(data[10:12], "big")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..types import CofferType
+from ..unlock import KeyProvider
 from .index import Chunk, MemberEntry
 
 #: How a container is opened: read an existing file, change an existing file,
@@ -37,14 +38,16 @@ class Container(ABC):
     def __init__(
         self,
         path: Path,
-        coffer_type: CofferType,
+        keys: KeyProvider,
         *,
         mode: OpenMode,
         backup: Path | None = None,
     ) -> None:
         """Open or start the coffer at ``path``.
 
-        Raises :class:`NotACofferError`, :class:`WrongTypeError`,
+        ``keys.create`` (new coffer) or ``keys.unlock`` (existing one, after
+        its type name is checked) gives the keyed type whose layers seal
+        every byte. Raises :class:`NotACofferError`, :class:`WrongTypeError`,
         :class:`IntegrityError` (damage, tampering, wrong key). ``backup``:
         before the first commit, keep the file as it was at open there.
         """
@@ -56,6 +59,25 @@ class Container(ABC):
     def broken(self) -> bool:
         """True once an I/O error left the container unsure of the disk."""
         return False
+
+    @property
+    @abstractmethod
+    def coffer_type(self) -> CofferType:
+        """The keyed coffer type in use."""
+
+    @property
+    @abstractmethod
+    def coffer_id(self) -> bytes:
+        """The coffer's random id (the same across compactions)."""
+
+    @property
+    @abstractmethod
+    def keyslots(self) -> bytes:
+        """The key-slot blob (empty when the coffer has no passphrase)."""
+
+    @abstractmethod
+    def write_keyslots(self, blob: bytes) -> None:
+        """Replace the key-slot blob durably and atomically."""
 
     @property
     @abstractmethod

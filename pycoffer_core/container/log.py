@@ -25,10 +25,12 @@ from ..errors import (
     CofferExistsError,
     CofferNotFoundError,
     IntegrityError,
+    InvalidArgumentError,
     WrongKeyError,
     WrongTypeError,
 )
 from ..types import CofferType
+from ..unlock import KeyProvider
 from . import framing
 from .base import ChunkSource, Container, OpenMode
 from .framing import (
@@ -128,16 +130,13 @@ class LogContainer(Container):
     def __init__(
         self,
         path: Path,
-        coffer_type: CofferType,
+        keys: KeyProvider,
         *,
         mode: OpenMode,
         backup: Path | None = None,
     ) -> None:
         self.path = Path(path)
-        self._type = coffer_type
-        self._container_layer = coffer_type.container_layer()
-        self._member_layer = coffer_type.member_layer()
-        self._member_precompressed = self._member_layer.encrypts or self._member_layer.compresses
+        self._keys = keys
         self._writable = mode != "read"
         self._exclusive = mode == "exclusive"
         self._backup = backup
@@ -159,13 +158,22 @@ class LogContainer(Container):
 
     # ------------------------------------------------------------ opening
 
+    def _use_type(self, coffer_type: CofferType) -> None:
+        self._type = coffer_type
+        self._container_layer = coffer_type.container_layer()
+        self._member_layer = coffer_type.member_layer()
+        self._member_precompressed = self._member_layer.encrypts or self._member_layer.compresses
+
     def _start_new(self) -> None:
-        self._header = FileHeader(os.urandom(16), 1, self._type.name)
+        coffer_id = os.urandom(16)
+        coffer_type, self._slots = self._keys.create(coffer_id)
+        self._slot_generation = 1 if self._slots else 0
+        self._use_type(coffer_type)
+        self._header = FileHeader(coffer_id, 1, self._type.name)
         self._tmp_path = self._sibling("new")
         self._fd = os.open(
             self._tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
         )
-        self._slot_generation, self._slots = 0, b""
         self._header_len = self._write_header(self._fd, self._header)
         self._committed_end = self._write_end = self._open_end = self._header_len
         self._backup_pending = self._backup is not None and self.path.exists()
@@ -181,12 +189,14 @@ class LogContainer(Container):
             self._header, fixed_len = framing.read_header(self._fd, size)
             self._slot_generation, self._slots = framing.read_slot_area(self._fd, fixed_len)
             self._header_len = self._header.records_start
-            if self._header.type_name != self._type.name:
+            expected = self._keys.type_class.name
+            if self._header.type_name != expected:
                 raise WrongTypeError(
                     f"{self.path} is a {self._header.type_name!r} coffer, not "
-                    f"{self._type.name!r}: open it with type={self._header.type_name!r}",
+                    f"{expected!r}: open it with type={self._header.type_name!r}",
                     actual=self._header.type_name,
                 )
+            self._use_type(self._keys.unlock(self._slots, self._header.coffer_id))
             self._load(size)
             if self._writable:
                 if size > self._committed_end:
@@ -315,7 +325,7 @@ class LogContainer(Container):
         return _Commit(offset, head.total, kind, header, ops)
 
     def _auth_error(self, what: str, exc: IntegrityError) -> IntegrityError:
-        if self._last is None and self._container_layer.authenticates:
+        if self._last is None and self._container_layer.authenticates and not self._keys.uses_password:
             # Nothing has authenticated yet: a wrong key looks exactly like this.
             return WrongKeyError(
                 f"{self.path}: wrong key or passphrase for this coffer, or its {what} is damaged"
@@ -358,22 +368,35 @@ class LogContainer(Container):
         return header.records_start
 
     @property
+    def coffer_type(self) -> CofferType:
+        return self._type
+
+    @property
+    def coffer_id(self) -> bytes:
+        return self._header.coffer_id
+
+    @property
     def keyslots(self) -> bytes:
-        """The key-slot blob (empty for a coffer opened only with raw keys)."""
         return self._slots
 
     def write_keyslots(self, blob: bytes) -> None:
-        """Replace the key-slot blob, crash-safely: one copy, sync, the other, sync."""
+        """Replace the key-slot blob, crash-safely: one copy, sync, the other, sync.
+
+        Once both copies are rewritten, no trace of a removed slot is left.
+        """
         self._check_writable()
-        if self._tmp_path is not None:
-            self.commit()  # a new coffer must exist on disk before its slots change
         generation = self._slot_generation + 1
-        copy = framing.encode_slot_copy(generation, blob)
+        try:
+            copy = framing.encode_slot_copy(generation, blob)
+        except ValueError as exc:
+            raise InvalidArgumentError(f"{exc}: remove a key slot first") from None
         base = self._header.size
+        published = self._tmp_path is None  # an unpublished file is synced when published
         try:
             for index in (0, 1):
                 _pwrite_all(self._fd, copy, base + index * framing.SLOT_COPY_SIZE)
-                os.fdatasync(self._fd)
+                if published:
+                    os.fdatasync(self._fd)
         except OSError as exc:
             self._broken = exc
             raise CofferBrokenError(f"{self.path}: key slots could not be written ({exc})") from exc

@@ -10,5 +10,5 @@ from ..types import CofferType
 
 
 @hookimpl(trylast=True)
-def pycoffer_container(path: Path, coffer_type: CofferType) -> type[LogContainer]:
+def pycoffer_container(path: Path, coffer_type: type[CofferType]) -> type[LogContainer]:
     return LogContainer
