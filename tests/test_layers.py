@@ -1,0 +1,46 @@
+"""The core's layers: compression that skips what doesn't pay, and damage detection."""
+
+import os
+
+import pytest
+
+from pycoffer_core import ChainLayer, IntegrityError, PlainLayer, ZstdLayer
+
+
+def test_zstd_compresses_what_compresses():
+    data = b"spam and eggs " * 1000
+    sealed = ZstdLayer().seal(data, b"")
+    assert len(sealed) < len(data) / 10
+    assert ZstdLayer().open(sealed, b"") == data
+
+
+def test_zstd_stores_incompressible_data_raw():
+    data = os.urandom(10_000)
+    sealed = ZstdLayer().seal(data, b"")
+    assert sealed == b"\x00" + data
+
+
+def test_zstd_skips_data_it_is_told_is_already_compressed():
+    data = b"a" * 10_000
+    assert ZstdLayer().seal(data, b"", compressible=False) == b"\x00" + data
+
+
+def test_zstd_raises_integrity_error_on_damage():
+    sealed = bytearray(ZstdLayer().seal(b"hello " * 100, b""))
+    sealed[5] ^= 0xFF
+    with pytest.raises(IntegrityError):
+        ZstdLayer().open(bytes(sealed), b"")
+    with pytest.raises(IntegrityError):
+        ZstdLayer().open(b"\x07abc", b"")
+
+
+def test_a_chain_never_compresses_twice():
+    chain = ChainLayer(ZstdLayer(), ZstdLayer())
+    data = b"abc" * 5000
+    sealed = chain.seal(data, b"")
+    assert sealed[0] == 0  # the outer layer kept the compressed bytes as they were
+    assert chain.open(sealed, b"") == data
+
+
+def test_plain_layer_is_the_identity():
+    assert PlainLayer().open(PlainLayer().seal(b"x", b"c"), b"c") == b"x"
