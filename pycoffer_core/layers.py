@@ -19,6 +19,10 @@ from .errors import IntegrityError
 
 #: Compressed output must save at least this fraction, or the raw bytes are kept.
 MIN_SAVING = 1 / 32
+#: Decompressing more than this is refused: a crafted record can't make a
+#: reader allocate without bound (a chunk is 256 KiB; an index of 256 MiB
+#: holds millions of members).
+MAX_DECOMPRESSED = 256 << 20
 
 
 class Layer(ABC):
@@ -85,10 +89,16 @@ class ZstdLayer(Layer):
         if flag == _RAW:
             return bytes(payload)
         if flag == _ZSTD:
+            decompressor = pyzstd.ZstdDecompressor()
             try:
-                return pyzstd.decompress(payload)
+                plain = decompressor.decompress(payload, MAX_DECOMPRESSED + 1)
             except pyzstd.ZstdError as exc:
                 raise IntegrityError(f"compressed data is damaged: {exc}") from None
+            if len(plain) > MAX_DECOMPRESSED:
+                raise IntegrityError("compressed data claims more than the decompression cap")
+            if not decompressor.eof or decompressor.unused_data:
+                raise IntegrityError("compressed data is truncated or has trailing bytes")
+            return plain
         raise IntegrityError("compressed data has an unknown flag byte")
 
 

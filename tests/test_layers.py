@@ -44,3 +44,18 @@ def test_a_chain_never_compresses_twice():
 
 def test_plain_layer_is_the_identity():
     assert PlainLayer().open(PlainLayer().seal(b"x", b"c"), b"c") == b"x"
+
+
+def test_zstd_refuses_to_decompress_past_its_cap(monkeypatch):
+    import pycoffer_core.layers as layers
+
+    monkeypatch.setattr(layers, "MAX_DECOMPRESSED", 1000)
+    bomb = b"\x01" + __import__("pyzstd").compress(bytes(10_000_000))
+    with pytest.raises(IntegrityError, match="cap"):
+        ZstdLayer().open(bomb, b"")
+
+
+def test_zstd_refuses_trailing_bytes_after_the_frame():
+    sealed = ZstdLayer().seal(b"abc" * 100, b"")
+    with pytest.raises(IntegrityError):
+        ZstdLayer().open(sealed + b"junk", b"")
