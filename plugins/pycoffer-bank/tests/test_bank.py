@@ -1,0 +1,136 @@
+"""The bank type: the conformance suite, its keys, its two layers, its frozen vector."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pycoffer_bank import BankType
+from pycoffer_core import Coffer, IntegrityError, InvalidArgumentError
+from pycoffer_core.testing import EncryptedCofferConformance
+
+TYPE = "bank"
+VECTORS = Path(__file__).parent / "vectors"
+
+
+class TestBankConformance(EncryptedCofferConformance):
+    type_name = TYPE
+
+
+def test_gen_params_returns_a_fresh_fernet_key_and_32_random_bytes():
+    first, second = Coffer.gen_params(TYPE), Coffer.gen_params(TYPE)
+    assert set(first) == {"coffer_key", "secure_key"}
+    Fernet(first["coffer_key"])
+    assert isinstance(first["secure_key"], bytes) and len(first["secure_key"]) == 32
+    assert first["coffer_key"] != second["coffer_key"]
+    assert first["secure_key"] != second["secure_key"]
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("coffer_key", os.urandom(32)),  # a raw key where a Fernet key belongs
+        ("coffer_key", b"not a fernet key"),
+        ("coffer_key", 12345),
+        ("secure_key", os.urandom(31)),
+        ("secure_key", os.urandom(33)),
+        ("secure_key", "x" * 32),
+        ("secure_key", Fernet.generate_key()),  # the keys swapped
+    ],
+)
+def test_a_key_of_the_wrong_size_or_kind_raises_invalid_argument_naming_it(tmp_path, param, value):
+    keys = {**Coffer.gen_params(TYPE), param: value}
+    with pytest.raises(InvalidArgumentError, match=param) as caught:
+        Coffer.open(tmp_path / "x.coffer", "w", type=TYPE, **keys)
+    assert isinstance(caught.value, ValueError)
+    assert not (tmp_path / "x.coffer").exists()
+
+
+def test_a_fernet_key_given_as_text_opens_the_same_coffer(tmp_path):
+    keys = Coffer.gen_params(TYPE)
+    with Coffer.open(tmp_path / "x.coffer", "w", type=TYPE, **keys) as coffer:
+        coffer.write("a", b"1")
+    text_keys = {**keys, "coffer_key": keys["coffer_key"].decode()}
+    with Coffer.open(tmp_path / "x.coffer", "r", type=TYPE, **text_keys) as coffer:
+        assert coffer.read("a") == b"1"
+
+
+def test_the_right_coffer_key_with_a_wrong_secure_key_lists_members_but_reads_none(tmp_path):
+    keys = Coffer.gen_params(TYPE)
+    with Coffer.open(tmp_path / "x.coffer", "w", type=TYPE, **keys) as coffer:
+        coffer.write("a", b"secret")
+    wrong = {**keys, "secure_key": os.urandom(32)}
+    with Coffer.open(tmp_path / "x.coffer", "r", type=TYPE, **wrong) as coffer:
+        assert [info.name for info in coffer.getmembers()] == ["a"]
+        with pytest.raises(IntegrityError):
+            coffer.read("a")
+        with pytest.raises(IntegrityError):
+            coffer.verify()
+
+
+def _layers():
+    bank = BankType(**Coffer.gen_params(TYPE))
+    return {"container": bank.container_layer(), "member": bank.member_layer()}
+
+
+@pytest.mark.parametrize("which", ["container", "member"])
+def test_a_layer_opens_only_in_its_own_context_and_every_cut_fails(which):
+    layer = _layers()[which]
+    sealed = layer.seal(b"some member bytes" * 10, b"context-1")
+    assert layer.open(sealed, b"context-1") == b"some member bytes" * 10
+    with pytest.raises(IntegrityError):
+        layer.open(sealed, b"context-2")
+    for cut in range(len(sealed)):
+        with pytest.raises(IntegrityError):
+            layer.open(sealed[:cut], b"context-1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(garbage=st.binary(max_size=300), which=st.sampled_from(["container", "member"]))
+def test_a_layer_given_garbage_raises_integrity_error(garbage, which):
+    with pytest.raises(IntegrityError):
+        _layers()[which].open(garbage, b"ctx")
+
+
+def test_no_canary_and_no_key_reaches_the_file(tmp_path):
+    canary = b"BANK-CANARY-0b5e"
+    keys = Coffer.gen_params(TYPE)
+    path = tmp_path / "x.coffer"
+    with Coffer.open(path, "w", type=TYPE, **keys) as coffer:
+        coffer.write(canary.decode() + "/name", canary * 10_000)
+        coffer.write("small", canary)
+    stored = path.read_bytes()
+    for secret in (canary, keys["secure_key"], keys["coffer_key"], base64.urlsafe_b64decode(keys["coffer_key"])):
+        assert secret not in stored
+    # Compressed before it was sealed: 160 KB of repeats stay small.
+    assert len(stored) < 20_000
+
+
+def test_the_frozen_v1_vector_still_reads(tmp_path):
+    spec = json.loads((VECTORS / f"{TYPE}-v1.json").read_text(encoding="utf-8"))
+    keys = {param: base64.b64decode(value) for param, value in spec["keys_base64"].items()}
+    path = tmp_path / "vector.coffer"
+    shutil.copyfile(VECTORS / f"{TYPE}-v1.coffer", path)
+    before = path.read_bytes()
+    with Coffer.open(path, "r", type=TYPE, **keys) as coffer:
+        coffer.verify()
+        infos = {info.name: info for info in coffer.getmembers()}
+        assert sorted(infos) == sorted(member["name"] for member in spec["members"])
+        for member in spec["members"]:
+            data = coffer.read(member["name"])
+            info = infos[member["name"]]
+            assert len(data) == info.filesize == member["size"]
+            assert info.mtime_ns == member["mtime_ns"]
+            assert hashlib.sha256(data).hexdigest() == member["sha256"]
+            if "base64" in member:
+                assert data == base64.b64decode(member["base64"])
+    assert path.read_bytes() == before
