@@ -1,0 +1,118 @@
+"""The store type: the conformance suite, its key, its size on disk, its frozen vector."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pycoffer_core import Coffer, IntegrityError, InvalidArgumentError
+from pycoffer_core.testing import EncryptedCofferConformance
+from pycoffer_store import StoreType
+
+TYPE = "store"
+VECTORS = Path(__file__).parent / "vectors"
+
+
+class TestStoreConformance(EncryptedCofferConformance):
+    type_name = TYPE
+
+
+def test_gen_params_returns_a_fresh_32_byte_key():
+    first, second = Coffer.gen_params(TYPE), Coffer.gen_params(TYPE)
+    assert set(first) == {"coffer_key"}
+    assert isinstance(first["coffer_key"], bytes) and len(first["coffer_key"]) == 32
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    "value", [os.urandom(16), os.urandom(31), os.urandom(33), "k" * 32, None, 7, base64.b64encode(os.urandom(32))]
+)
+def test_a_key_of_the_wrong_size_or_kind_raises_invalid_argument_naming_it(tmp_path, value):
+    with pytest.raises(InvalidArgumentError, match="coffer_key") as caught:
+        Coffer.open(tmp_path / "x.coffer", "w", type=TYPE, coffer_key=value)
+    assert isinstance(caught.value, ValueError)
+    assert not (tmp_path / "x.coffer").exists()
+
+
+def _layers():
+    store = StoreType(**Coffer.gen_params(TYPE))
+    return {"container": store.container_layer(), "member": store.member_layer()}
+
+
+def test_the_container_layer_opens_only_in_its_own_context_and_every_cut_fails():
+    layer = _layers()["container"]
+    sealed = layer.seal(b"record bytes" * 10, b"context-1")
+    assert layer.open(sealed, b"context-1") == b"record bytes" * 10
+    with pytest.raises(IntegrityError):
+        layer.open(sealed, b"context-2")
+    for cut in range(len(sealed)):
+        with pytest.raises(IntegrityError):
+            layer.open(sealed[:cut], b"context-1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(garbage=st.binary(max_size=300))
+def test_the_container_layer_given_garbage_raises_integrity_error(garbage):
+    with pytest.raises(IntegrityError):
+        _layers()["container"].open(garbage, b"ctx")
+
+
+def test_no_canary_and_no_key_reaches_the_file(tmp_path):
+    canary = b"STORE-CANARY-51c2"
+    keys = Coffer.gen_params(TYPE)
+    path = tmp_path / "x.coffer"
+    with Coffer.open(path, "w", type=TYPE, **keys) as coffer:
+        coffer.write(canary.decode() + "/name", canary * 10_000)
+        coffer.write("small", canary)
+    stored = path.read_bytes()
+    assert canary not in stored
+    assert keys["coffer_key"] not in stored
+
+
+def test_compressible_members_are_stored_small(tmp_path):
+    text = b"".join(b"archive line %d: the same old words again\n" % i for i in range(40_000))
+    path = tmp_path / "x.coffer"
+    with Coffer.open(path, "w", type=TYPE, **Coffer.gen_params(TYPE)) as coffer:
+        coffer.write("log.txt", text)
+    assert path.stat().st_size < len(text) / 4
+
+
+def test_random_members_grow_only_by_a_small_overhead(tmp_path):
+    data = os.urandom(3 * 256 * 1024 + 100)
+    path = tmp_path / "x.coffer"
+    empty = tmp_path / "empty.coffer"
+    keys = Coffer.gen_params(TYPE)
+    Coffer.open(empty, "w", type=TYPE, **keys).close()
+    with Coffer.open(path, "w", type=TYPE, **keys) as coffer:
+        coffer.write("noise.bin", data)
+    # Four chunks: framing, member id, nonce and tag each, plus one index entry.
+    assert path.stat().st_size - empty.stat().st_size - len(data) < 1024
+
+
+def test_the_frozen_v1_vector_still_reads(tmp_path):
+    spec = json.loads((VECTORS / f"{TYPE}-v1.json").read_text(encoding="utf-8"))
+    keys = {param: base64.b64decode(value) for param, value in spec["keys_base64"].items()}
+    path = tmp_path / "vector.coffer"
+    shutil.copyfile(VECTORS / f"{TYPE}-v1.coffer", path)
+    before = path.read_bytes()
+    with Coffer.open(path, "r", type=TYPE, **keys) as coffer:
+        coffer.verify()
+        infos = {info.name: info for info in coffer.getmembers()}
+        assert sorted(infos) == sorted(member["name"] for member in spec["members"])
+        for member in spec["members"]:
+            data = coffer.read(member["name"])
+            info = infos[member["name"]]
+            assert len(data) == info.filesize == member["size"]
+            assert info.mtime_ns == member["mtime_ns"]
+            assert hashlib.sha256(data).hexdigest() == member["sha256"]
+            if "base64" in member:
+                assert data == base64.b64decode(member["base64"])
+    assert path.read_bytes() == before
