@@ -1,0 +1,5 @@
+"""``python -m pycoffer_core.cli`` runs the ``pycoffer`` command."""
+
+from .main import main
+
+main()

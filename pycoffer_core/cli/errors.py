@@ -1,0 +1,87 @@
+"""One-line errors and exit statuses.
+
+Every failure a user can cause ends as one line on stderr,
+``pycoffer: <what went wrong and what to do>``, and a non-zero exit status:
+
+=====  ==================================================================
+0      success (``verify``: everything is intact)
+1      an error: wrong passphrase, missing coffer or member, damage, ...
+2      the command line itself is wrong (click's usage errors)
+130    interrupted (Ctrl-C); the coffer is left at its last commit
+=====  ==================================================================
+
+``--debug`` (or ``PYCOFFER_DEBUG=1``) lets the exception through with its
+traceback instead.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import click
+
+from ..errors import CofferError, IntegrityError, WrongKeyError
+from .state import State
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class CliError(click.ClickException):
+    """An error the user can act on, shown as ``pycoffer: message``."""
+
+    exit_code = EXIT_ERROR
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"pycoffer: {self.format_message()}", err=True, file=file)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, WrongKeyError):
+        return str(exc)
+    if isinstance(exc, IntegrityError):
+        return f"damaged or tampered with: {exc}"
+    if isinstance(exc, CofferError):
+        return str(exc)
+    if isinstance(exc, ImportError):
+        return (
+            f"{exc}: an installed plugin may be broken; reinstall it, or set "
+            "PYCOFFER_NO_ENTRY_POINTS=1 to run without plugins"
+        )
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        return f"{exc.strerror}{where}"
+    return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback, and please report it)"
+
+
+def translate(exc: Exception) -> click.ClickException:
+    """The click exception that reports ``exc`` as one line."""
+    return CliError(_message(exc))
+
+
+class ReportingGroup(click.Group):
+    """A click group that turns exceptions from its commands into one-line errors.
+
+    Doing it here rather than around ``main()`` means ``CliRunner`` sees
+    exactly what a user sees.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # in the order they were added: by task, not alphabet
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:
+            raise  # click's main() quietly ends a run whose reader went away
+        except KeyboardInterrupt:
+            if ctx.ensure_object(State).debug:
+                raise
+            click.echo("\npycoffer: interrupted; the coffer is as it was at its last commit", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if ctx.ensure_object(State).debug:
+                raise
+            raise translate(exc) from exc

@@ -1,0 +1,52 @@
+"""Writing results on stdout: sizes, times, tables and JSON.
+
+Tables are drawn by rich on a terminal (bold headers, wrapped to its
+width) and as plain aligned columns, without trailing blanks, in a pipe.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+from rich import box
+from rich.console import Console
+from rich.filesize import decimal
+from rich.table import Table
+
+
+def size(count: int) -> str:
+    """``1.2 MB (1234567 bytes)``."""
+    return f"{decimal(count)} ({count} bytes)" if count >= 1000 else f"{count} bytes"
+
+
+def local_time(seconds: float) -> str:
+    """Local time, ``YYYY-MM-DD HH:MM:SS``: sortable, and what ``ls --full-time`` users read."""
+    return datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def utc_iso(seconds: float) -> str:
+    """UTC time in ISO 8601, for JSON."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    console = Console(file=sys.stdout)
+    if console.is_terminal:
+        table = Table(*headers, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    for row in (headers, *rows):
+        cells = [str(cell).ljust(width) for cell, width in zip(row[:-1], widths)]
+        click.echo("  ".join([*cells, str(row[-1])]))
