@@ -199,6 +199,8 @@ class LogContainer(Container):
             self._use_type(self._keys.unlock(self._slots, self._header.coffer_id))
             self._load(size)
             if self._writable:
+                if not framing.slot_copies_intact(self._fd, self._header.size):
+                    self._repair_slot_copies()
                 if size > self._committed_end:
                     # An interrupted commit: drop its bytes before appending anew.
                     os.ftruncate(self._fd, self._committed_end)
@@ -401,6 +403,18 @@ class LogContainer(Container):
             self._broken = exc
             raise CofferBrokenError(f"{self.path}: key slots could not be written ({exc})") from exc
         self._slot_generation, self._slots = generation, blob
+
+    def _repair_slot_copies(self) -> None:
+        """Make both key-slot copies say what the newest intact one says.
+
+        One copy differs after a change of key slots was interrupted (or a
+        copy was damaged); left alone, the older copy could still hold a
+        slot that was being removed.
+        """
+        copy = framing.encode_slot_copy(self._slot_generation, self._slots)
+        for index in (0, 1):
+            _pwrite_all(self._fd, copy, self._header.size + index * framing.SLOT_COPY_SIZE)
+            os.fdatasync(self._fd)
 
     def _sibling(self, purpose: str) -> Path:
         return self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.pycoffer-{purpose}")
@@ -626,7 +640,9 @@ class LogContainer(Container):
             else:
                 self._entries[name] = old
         self._undo.clear()
-        if self._writable and self._fd >= 0 and self._write_end > self._committed_end:
+        # Once broken, the bytes past the last commit we know of may hold a
+        # commit that did reach the disk: leave them for the next open to judge.
+        if self._writable and self._fd >= 0 and not self._broken and self._write_end > self._committed_end:
             self._truncate_to(self._committed_end)
             self._write_end = self._committed_end
 
@@ -701,7 +717,8 @@ class LogContainer(Container):
         """Authenticate every record up to the end of what was written."""
         if not framing.slot_copies_intact(self._fd, self._header.size):
             raise IntegrityError(
-                f"{self.path}: a copy of the key-slot area is damaged (the other one is used)"
+                f"{self.path}: the two copies of the key-slot area differ: one is damaged, or a "
+                "change of passphrase was interrupted (opening the coffer for writing repairs it)"
             )
         seen: dict[int, tuple[bytes, int, int, int]] = {}
         offset = self._header_len
