@@ -87,6 +87,14 @@ def _check_data(data: object, name: object, method: str) -> bytes | bytearray | 
     return data
 
 
+def _check_mtime(mtime_ns: object) -> int | None:
+    if mtime_ns is None:
+        return None
+    if not isinstance(mtime_ns, int) or isinstance(mtime_ns, bool) or not -(1 << 63) <= mtime_ns < 1 << 63:
+        raise InvalidArgumentError(f"mtime_ns must be an int of nanoseconds since the epoch, not {mtime_ns!r}")
+    return mtime_ns
+
+
 class Coffer:
     """An encrypted, compressed file of many members.
 
@@ -524,11 +532,15 @@ class Coffer:
         with self._reader(arcname) as reader:
             return reader.readall()
 
-    def write(self, arcname: str, data: bytes) -> None:
-        """Create or replace a member with ``data``."""
+    def write(self, arcname: str, data: bytes, *, mtime_ns: int | None = None) -> None:
+        """Create or replace a member with ``data``.
+
+        ``mtime_ns`` sets its modification time (nanoseconds since the epoch;
+        default: now).
+        """
         _check_data(data, arcname, "write")
         with self._guard:
-            writer = self._writer(arcname, append=False)
+            writer = self._writer(arcname, append=False, mtime_ns=_check_mtime(mtime_ns))
             self._fill(writer, data)
 
     def append(self, arcname: str, data: bytes) -> None:
@@ -562,14 +574,22 @@ class Coffer:
         return lines
 
     @contextmanager
-    def file(self, arcname: str, mode: str = "rb", encoding: str | None = None) -> Iterator[IO[Any]]:
+    def file(
+        self,
+        arcname: str,
+        mode: str = "rb",
+        encoding: str | None = None,
+        *,
+        mtime_ns: int | None = None,
+    ) -> Iterator[IO[Any]]:
         """A file object on a member, for a ``with`` block.
 
         Modes ``rb``, ``wb``, ``ab`` and their text forms ``rt``, ``wt``,
         ``at`` (``encoding`` defaults to UTF-8). Reading is seekable and
         streams chunk by chunk. A written member appears when the block
         exits (durably, with auto flush); if the block raises, the member is
-        left as it was.
+        left as it was. ``mtime_ns`` sets a written member's modification
+        time (default: when the block exits).
         """
         if mode not in _FILE_MODES:
             raise InvalidArgumentError(f"file mode must be one of rb, wb, ab, rt, wt, at, not {mode!r}")
@@ -586,7 +606,7 @@ class Coffer:
             with stream:
                 yield stream
             return
-        writer = self._writer(arcname, append=mode[0] == "a")
+        writer = self._writer(arcname, append=mode[0] == "a", mtime_ns=_check_mtime(mtime_ns))
         buffered = io.BufferedWriter(writer, buffer_size=64 * 1024)
         stream = io.TextIOWrapper(buffered, encoding=encoding) if text else buffered  # type: ignore[assignment]
         try:

@@ -301,6 +301,17 @@ class CofferConformance:
         assert (info.name, info.filesize) == ("a", 1000)
         assert before - 1 <= info.mtime <= time.time() + 1
 
+    def test_a_member_can_be_written_with_a_given_mtime(self, path, keys):
+        stamp = 1_234_567_890_123_456_789
+        with self.open(path, "w", keys) as coffer:
+            coffer.write("a", b"1", mtime_ns=stamp)
+            with coffer.file("b", "wb", mtime_ns=stamp + 1) as f:
+                f.write(b"2")
+            with pytest.raises(ValueError):
+                coffer.write("c", b"3", mtime_ns=1.5)  # type: ignore[arg-type]
+        with self.open(path, "r", keys) as coffer:
+            assert [i.mtime_ns for i in coffer.getmembers()] == [stamp, stamp + 1]
+
     def test_file_modes_round_trip(self, path, keys):
         with self.open(path, "w", keys) as coffer:
             with coffer.file("b", "wb") as f:
