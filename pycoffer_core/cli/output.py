@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 from rich import box
@@ -50,3 +50,13 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     for row in (headers, *rows):
         cells = [str(cell).ljust(width) for cell, width in zip(row[:-1], widths)]
         click.echo("  ".join([*cells, str(row[-1])]))
+
+
+def binary_stdout() -> BinaryIO:
+    """stdout for bytes (the data of ``cat`` and ``decrypt -``)."""
+    return getattr(sys.stdout, "buffer", sys.stdout)  # type: ignore[no-any-return]
+
+
+def binary_stdin() -> BinaryIO:
+    """stdin for bytes (the data of ``put`` and ``encrypt -``)."""
+    return getattr(sys.stdin, "buffer", sys.stdin)  # type: ignore[no-any-return]

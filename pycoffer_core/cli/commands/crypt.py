@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 import click
 
-from .. import progress
+from .. import output, progress
 from ..atomic import create_private, replacing
 from ..opening import opened
 from ..options import coffer_argument, key_file_option, quiet_option
@@ -44,7 +44,7 @@ def encrypt(coffer: Path, src: Path, dst: Path, force: bool, key_file: Path | No
       tar c photos | pycoffer encrypt vault.coffer - photos.tar.sealed
     """
     with opened(coffer, "r", key_file=key_file) as store, replacing(dst, force=force) as part:
-        source: BinaryIO = click.get_binary_stream("stdin") if str(src) == "-" else open(src, "rb")  # noqa: SIM115
+        source: BinaryIO = output.binary_stdin() if str(src) == "-" else open(src, "rb")  # noqa: SIM115
         with source, progress.bytes_bar(_size(src), "encrypting") as bar:
             with store.crypt_open(part, "wb") as sealed:
                 shutil.copyfileobj(progress.CountingReader(source, bar), sealed, _BLOCK)  # type: ignore[misc]
@@ -73,7 +73,7 @@ def decrypt(coffer: Path, src: Path, dst: Path, force: bool, key_file: Path | No
         with progress.bytes_bar(_size(src), "decrypting") as bar:
             reader = progress.CountingReader(sealed, bar)
             if str(dst) == "-":
-                out = click.get_binary_stream("stdout")
+                out = output.binary_stdout()
                 shutil.copyfileobj(reader, out, _BLOCK)  # type: ignore[misc]
                 out.flush()
                 return

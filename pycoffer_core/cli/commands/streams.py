@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ...errors import MemberExistsError
+from .. import output
 from ..opening import opened
 from ..options import coffer_argument, key_file_option
 from ..state import note
@@ -30,7 +31,7 @@ def cat(coffer: Path, members: tuple[str, ...], key_file: Path | None) -> None:
       pycoffer cat vault.coffer backup.tar | tar x
       pycoffer cat vault.coffer big.iso | sha256sum
     """
-    out = click.get_binary_stream("stdout")
+    out = output.binary_stdout()
     with opened(coffer, "r", key_file=key_file) as store:
         for member in members:
             with store.file(member, "rb") as stream:
@@ -54,7 +55,7 @@ def put(coffer: Path, member: str, replace: bool, key_file: Path | None) -> None
       tar c notes | pycoffer put vault.coffer notes.tar
       pg_dump db | pycoffer put vault.coffer db.sql --replace
     """
-    source = click.get_binary_stream("stdin")
+    source = output.binary_stdin()
     with opened(coffer, "a", key_file=key_file) as store:
         if member in store and not replace:
             raise MemberExistsError(f"member {member!r} exists in {coffer}; pass --replace to overwrite it")
