@@ -505,16 +505,21 @@ class Coffer:
                 name,
                 base.member_id if base else container.new_member_id(),
                 base,
-                self._store_chunk,
+                self._seal_chunk,
+                self._store_sealed,
                 self._finish_writer if commit else self._finish_writer_in_batch,
                 (lambda: mtime_ns) if mtime_ns is not None else time.time_ns,
             )
             self._writers.add(writer)
             return writer
 
-    def _store_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> Any:
+    def _seal_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> bytes:
+        # No lock: sealing is pure, and runs on several threads for big members.
+        return self._require(write=True).seal_chunk(member_id, chunk_no, data)
+
+    def _store_sealed(self, record: bytes, plain_len: int) -> Any:
         with self._guard:
-            return self._require(write=True).append_chunk(member_id, chunk_no, data)
+            return self._require(write=True).store_sealed(record, plain_len)
 
     def _finish_writer(self, writer: MemberWriter, entry: MemberEntry) -> None:
         with self._guard:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import bisect
 import io
+import os
+import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import accumulate
 
 from .container.base import ChunkSource
@@ -12,6 +16,22 @@ from .container.index import Chunk, MemberEntry
 
 #: Plain bytes per chunk: the unit of sealing, of random access and of memory use.
 CHUNK_SIZE = 256 * 1024
+#: Threads sealing the chunks of large members (zstd and most AEADs release
+#: the GIL, so a bulk add uses every core).
+SEAL_WORKERS = max(1, min(8, os.cpu_count() or 1))
+#: Chunks of one writer sealed ahead of the file: bounds a writer's memory.
+MAX_IN_FLIGHT = 2 * SEAL_WORKERS
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _seal_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(SEAL_WORKERS, thread_name_prefix="pycoffer-seal")
+        return _pool
 
 
 class MemberReader(io.RawIOBase):
@@ -83,8 +103,9 @@ class MemberReader(io.RawIOBase):
 class MemberWriter(io.RawIOBase):
     """Writes a new version of a member (or appends to the current one).
 
-    Full chunks are sealed and stored as they fill; the member appears in
-    the coffer when the writer is closed (``finish``), never before. After
+    Full chunks are sealed and stored as they fill (those of a large member
+    sealed on several threads, stored in order); the member appears in the
+    coffer when the writer is closed (``finish``), never before. After
     :meth:`abort` the writer swallows writes and changes nothing.
     """
 
@@ -93,7 +114,8 @@ class MemberWriter(io.RawIOBase):
         name: str,
         member_id: bytes,
         base: MemberEntry | None,
-        store_chunk: Callable[[bytes, int, bytes], Chunk],
+        seal: Callable[[bytes, int, bytes], bytes],
+        store: Callable[[bytes, int], Chunk],
         finish: Callable[[MemberWriter, MemberEntry], None],
         mtime_ns: Callable[[], int],
     ) -> None:
@@ -102,18 +124,39 @@ class MemberWriter(io.RawIOBase):
         self._member_id = member_id
         self._chunks: list[Chunk] = list(base.chunks) if base else []
         self._size = base.size if base else 0
-        self._store_chunk = store_chunk
+        self._next_chunk_no = len(self._chunks)
+        self._seal = seal
+        self._store = store
         self._finish = finish
         self._mtime_ns = mtime_ns
         self._buffer = bytearray()
+        self._in_flight: deque[Future[tuple[bytes, int]]] = deque()
         self._aborted = False
 
     def writable(self) -> bool:
         return True
 
+    def _sealed(self, chunk_no: int, data: bytes) -> tuple[bytes, int]:
+        return self._seal(self._member_id, chunk_no, data), len(data)
+
     def _emit(self, data: bytes) -> None:
-        self._chunks.append(self._store_chunk(self._member_id, len(self._chunks), data))
-        self._size += len(data)
+        chunk_no = self._next_chunk_no
+        self._next_chunk_no += 1
+        if len(data) < CHUNK_SIZE and not self._in_flight:
+            self._keep(self._sealed(chunk_no, data))  # small members: no thread hop
+            return
+        self._in_flight.append(_seal_pool().submit(self._sealed, chunk_no, data))
+        while len(self._in_flight) > MAX_IN_FLIGHT:
+            self._keep(self._in_flight.popleft().result())
+
+    def _keep(self, sealed: tuple[bytes, int]) -> None:
+        record, plain_len = sealed
+        self._chunks.append(self._store(record, plain_len))
+        self._size += plain_len
+
+    def _drain(self) -> None:
+        while self._in_flight:
+            self._keep(self._in_flight.popleft().result())
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         self._checkClosed()
@@ -139,6 +182,10 @@ class MemberWriter(io.RawIOBase):
         """Forget everything written; the member stays as it was."""
         self._aborted = True
         self._buffer.clear()
+        while self._in_flight:
+            future = self._in_flight.popleft()
+            if not future.cancel():
+                future.exception()  # wait: its thread must not outlive the writer
 
     def close(self) -> None:
         if self.closed:
@@ -148,10 +195,12 @@ class MemberWriter(io.RawIOBase):
                 if self._buffer:
                     self._emit(bytes(self._buffer))
                     self._buffer.clear()
+                self._drain()
                 entry = MemberEntry(
                     self.name, self._member_id, self._size, self._mtime_ns(), tuple(self._chunks)
                 )
                 self._finish(self, entry)
         finally:
-            self._aborted = True
+            if not self._aborted:
+                self.abort()
             super().close()

@@ -89,8 +89,17 @@ class Container(ABC):
         """A fresh random id for a new member version."""
 
     @abstractmethod
+    def seal_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> bytes:
+        """Seal one chunk of a member into a record. Thread-safe: the coffer
+        seals the chunks of a large member on several threads at once."""
+
+    @abstractmethod
+    def store_sealed(self, record: bytes, plain_len: int) -> Chunk:
+        """Store a record made by :meth:`seal_chunk` (not yet committed)."""
+
     def append_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> Chunk:
         """Seal and store one chunk of a member (not yet committed)."""
+        return self.store_sealed(self.seal_chunk(member_id, chunk_no, data), len(data))
 
     @abstractmethod
     def chunk_source(self, entry: MemberEntry) -> ChunkSource:

@@ -441,17 +441,19 @@ class LogContainer(Container):
     def _data_context(self) -> bytes:
         return _DATA_CONTEXT + self._header.coffer_id
 
-    def append_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> Chunk:
-        self._check_writable()
+    def seal_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> bytes:
         inner = self._member_layer.seal(data, self._chunk_context(member_id, chunk_no))
         body = self._container_layer.seal(
             member_id + _CHUNK_NO.pack(chunk_no) + inner,
             self._data_context(),
             compressible=not self._member_precompressed,
         )
-        record = framing.frame(KIND_DATA, body)
+        return framing.frame(KIND_DATA, body)
+
+    def store_sealed(self, record: bytes, plain_len: int) -> Chunk:
+        self._check_writable()
         offset = self._append(record)
-        return Chunk(offset, len(record), len(data))
+        return Chunk(offset, len(record), plain_len)
 
     def _append(self, record: bytes) -> int:
         offset = self._write_end
