@@ -11,6 +11,7 @@ core may seal several pieces at once.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 
 import pyzstd
@@ -75,11 +76,19 @@ class ZstdLayer(Layer):
 
     def __init__(self, level: int = 3) -> None:
         self.level = level
-        self._option = {pyzstd.CParameter.compressionLevel: level}
+        # One compressor per thread, reused: building one costs more than
+        # compressing a small member (and the layer must stay thread-safe).
+        self._local = threading.local()
+
+    def _compressor(self) -> pyzstd.ZstdCompressor:
+        compressor = getattr(self._local, "compressor", None)
+        if compressor is None:
+            compressor = self._local.compressor = pyzstd.ZstdCompressor(self.level)
+        return compressor
 
     def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:
         if compressible and len(data) >= 64:
-            packed = pyzstd.compress(data, self._option)
+            packed = self._compressor().compress(data, pyzstd.ZstdCompressor.FLUSH_FRAME)
             if len(packed) <= len(data) * (1 - MIN_SAVING):
                 return _ZSTD + packed
         return _RAW + bytes(data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..errors import IntegrityError
 
@@ -53,6 +54,17 @@ class MemberEntry:
     def stored_bytes(self) -> int:
         return sum(chunk.stored_len for chunk in self.chunks)
 
+    @cached_property
+    def encoded(self) -> bytes:
+        """The entry as a PUT operation encodes it (entries are immutable, so a
+        checkpoint re-encodes only the entries that changed)."""
+        return (
+            bytes([OP_PUT])
+            + _name_bytes(self.name)
+            + _ENTRY.pack(self.member_id, self.size, self.mtime_ns, len(self.chunks))
+            + _chunks_bytes(self.chunks)
+        )
+
 
 @dataclass(frozen=True)
 class CommitHeader:
@@ -94,6 +106,9 @@ def encode_commit(header: CommitHeader, ops: list[Op]) -> bytes:
         )
     ]
     for op in ops:
+        if op.code == OP_PUT and op.entry is not None and op.entry.name == op.name:
+            parts.append(op.entry.encoded)
+            continue
         parts.append(bytes([op.code]) + _name_bytes(op.name))
         if op.code == OP_PUT:
             e = op.entry
