@@ -283,3 +283,11 @@ def test_encrypt_of_a_missing_source_is_one_line(aead_coffer, tmp_path):
     result = run("encrypt", aead_coffer, tmp_path / "none", tmp_path / "s", env=with_passphrase())
     assert_one_line_error(result, "none")
     assert not (tmp_path / "s").exists()
+
+
+def test_decrypt_into_a_missing_folder_names_the_folder(aead_coffer, tmp_path):
+    plain, sealed = tmp_path / "p", tmp_path / "s"
+    plain.write_bytes(b"data")
+    run("encrypt", aead_coffer, plain, sealed, env=with_passphrase())
+    result = run("decrypt", aead_coffer, sealed, tmp_path / "missing" / "p", env=with_passphrase())
+    assert_one_line_error(result, "folder", "missing", "does not exist")

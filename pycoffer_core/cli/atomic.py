@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import CofferExistsError
+from .errors import CliError
 
 
 @contextmanager
@@ -21,6 +22,8 @@ def replacing(target: Path, *, force: bool) -> Iterator[Path]:
     """
     if not force and os.path.lexists(target):
         raise CofferExistsError(f"{target} exists; pass --force to overwrite it")
+    if not target.parent.is_dir():
+        raise CliError(f"folder {target.parent} does not exist (for {target})")
     part = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.pycoffer-part")
     try:
         yield part
