@@ -167,10 +167,15 @@ class SpecZstd(SpecLayer):
         if data[:1] == b"\x00":
             return data[1:]
         if data[:1] == b"\x01":
+            cap = 256 << 20
+            decompressor = pyzstd.ZstdDecompressor()
             try:
-                return pyzstd.decompress(data[1:])
+                plain = decompressor.decompress(data[1:], cap + 1)
             except pyzstd.ZstdError as exc:
                 raise FormatError(str(exc)) from None
+            if len(plain) > cap or not decompressor.eof or decompressor.unused_data:
+                raise FormatError("zstd payload is not exactly one frame within the cap")
+            return plain
         raise FormatError("zstd flag")
 
 
