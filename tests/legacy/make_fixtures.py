@@ -62,7 +62,7 @@ def _contents() -> dict[str, bytes]:
     rng = random.Random(20240101)
     lines = "".join(f"line {i:06d}: the quick brown fox jumps over the lazy dog\n" for i in range(3500))
     return {
-        "hello.txt": b"hello from pycoffer 0.1.4\n",
+        "hello.txt": b"hello from the old pycoffer\n",
         "empty.bin": b"",
         "big/compressible.txt": lines.encode(),  # ~230 KiB, compresses to almost nothing
         "big/random.bin": rng.randbytes(70 * 1024),  # > one 65504-byte chunk after any layer
