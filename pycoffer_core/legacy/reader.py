@@ -225,8 +225,10 @@ class LegacyCoffer:
         info = self.getmember(name)
         walk = self.iter_members([info.name])
         try:
-            _, stream = next(walk)
-            yield stream
+            found = next(walk, None)
+            if found is None:
+                raise LegacyChangedError(f"member {info.name!r} is no longer in {self._path}: the file changed")
+            yield found[1]
         finally:
             walk.close()
 

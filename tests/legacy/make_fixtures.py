@@ -21,9 +21,10 @@ would have: a first one in mode ``w`` (small, empty, nested, unicode and
 >64 KiB members, one member added from a file with a known mtime, and the
 password plugin's pickled ``.plugins/passwd``), then one in mode ``a``
 (appending to a member, which makes it a stream of several zstd frames, and
-adding a member). Then ``<type>.keys.json`` (the keys, base64, as the old
-config held them) and ``<type>.expected.json``: what the old library itself
-reads back from the file (names, sizes, sha256, mtimes).
+adding a member). Then ``<type>.keys.json`` (the keys, base64),
+``<type>.pycofferrc`` (the same keys in the old library's own INI config,
+written by its ``Config.generate``) and ``<type>.expected.json``: what the
+old library itself reads back from the file (names, sizes, sha256, mtimes).
 
 The keys are fixed (derived from a label) so that re-running gives the same
 keys; the files still differ (random nonces). They are test keys: never use
@@ -145,6 +146,7 @@ def make(type_name: str, cls: type, keys: dict[str, bytes], library_version: str
         )
         + "\n"
     )
+    _write_config(type_name, cls, keys, target)
     expected = {
         "type": type_name,
         "written_by": {
@@ -157,6 +159,24 @@ def make(type_name: str, cls: type, keys: dict[str, bytes], library_version: str
     }
     (FIXTURES / f"{type_name}.expected.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n")
     print(f"{target.relative_to(HERE)}: {target.stat().st_size} bytes, {len(members)} members")
+
+
+def _write_config(type_name: str, cls: type, keys: dict[str, bytes], target: Path) -> None:
+    """The keys as the old CLI's ``generate`` printed them for ~/.pycofferrc."""
+    from pycoffer.config import Config
+
+    real_gen_params = cls.__dict__.get("gen_params")
+    cls.gen_params = classmethod(lambda _cls: dict(keys))  # the fixture's keys, not fresh ones
+    try:
+        lines = Config.generate(
+            f"legacy-{type_name}", type=type_name.split("-")[0], location=f"tests/legacy/fixtures/{target.name}"
+        )
+    finally:
+        if real_gen_params is None:
+            del cls.gen_params
+        else:
+            cls.gen_params = real_gen_params
+    (FIXTURES / f"{type_name}.pycofferrc").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:

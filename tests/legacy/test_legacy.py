@@ -415,6 +415,14 @@ def _ini(tmp_path: Path, location: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("legacy_type", LEGACY_TYPES)
+def test_the_config_the_old_library_generated_gives_the_type_and_keys(legacy_type):
+    # <type>.pycofferrc was printed by the old library's own Config.generate;
+    # pycoffer 0.0.x wrote "type = bank" for its Fernet bank too.
+    keys = read_legacy_keys(FIXTURES / f"{legacy_type}.pycofferrc")
+    assert (keys.type, keys.keys) == (legacy_type, keys_of(legacy_type))
+
+
 def test_old_ini_config_section_is_found_by_its_location(tmp_path):
     keys = read_legacy_keys(_ini(tmp_path, fixture("bank")), coffer=fixture("bank"))
     assert (keys.type, keys.section, keys.keys) == ("bank", "confidential", keys_of("bank"))

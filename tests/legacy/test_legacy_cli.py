@@ -76,6 +76,16 @@ def test_migrate_with_the_old_ini_config_into_a_passphrase_coffer(old_config, tm
         assert_same_members(coffer, "bank")
 
 
+def test_migrate_a_fernet_bank_with_the_config_0_0_x_wrote(tmp_path):
+    new = tmp_path / "vault.coffer"
+    result = run("migrate", FIXTURES / "bank-fernet.pcof", new, "--legacy-key-file", FIXTURES / "bank-fernet.pycofferrc",
+                 "--type", "null")
+    assert result.exit_code == 0, result.stderr
+    assert "legacy bank-fernet" in result.stdout
+    with Coffer.open(new, "r", type="null") as coffer:
+        assert_same_members(coffer, "bank-fernet")
+
+
 def test_migrate_takes_the_type_from_the_key_file_and_writes_new_keys(tmp_path):
     new, keys = tmp_path / "vault.coffer", tmp_path / "vault.key"
     result = run(
