@@ -12,6 +12,7 @@ import click
 from ..coffer import Coffer
 from ..errors import CofferExistsError, InvalidArgumentError
 from ..legacy import LEGACY_TYPES, MigrationReport, migrate as migrate_coffer, open_legacy, read_legacy_keys
+from ..legacy.formats import find_format
 from . import keyfile, passphrases, progress
 from .errors import CliError
 from .opening import type_has_keys
@@ -25,6 +26,12 @@ def _legacy_keys(
     if key_file is None:
         if legacy_type is None:
             raise click.UsageError("say which old type OLD is with --from (bank, store, market, null, bank-fernet)")
+        needed = find_format(legacy_type).key_params
+        if needed:
+            raise CliError(
+                f"a legacy {legacy_type} coffer is opened by its {' and '.join(needed)}: give the old config "
+                "(e.g. ~/.pycofferrc) or a JSON file of base64 keys with --legacy-key-file"
+            )
         return legacy_type, {}
     try:
         mode = key_file.stat().st_mode
@@ -124,6 +131,7 @@ def migrate(
     if os.path.lexists(new):
         raise CofferExistsError(f"{new} exists; migrate writes a new coffer (choose another path)")
     legacy_type, legacy_keys = _legacy_keys(legacy_key_file, legacy_section, old, legacy_type)
+    find_format(legacy_type).check_keys(legacy_keys)  # a key of the wrong size fails before any prompt
     credentials = _new_credentials(new, type_name, key_file)
     with progress.spinner(f"reading {old}"):
         legacy = open_legacy(old, type=legacy_type, **legacy_keys)

@@ -125,6 +125,12 @@ def test_a_wrong_legacy_type_says_which_type_it_looks_like(tmp_path):
     assert "looks like a legacy null coffer" in result.stderr
 
 
+def test_missing_old_keys_say_how_to_give_them(tmp_path):
+    result = run("migrate", FIXTURES / "bank.pcof", tmp_path / "n.coffer", "--from", "bank", "--type", "null")
+    assert result.exit_code == 1 and "--legacy-key-file" in result.stderr
+    assert not (tmp_path / "n.coffer").exists()
+
+
 def test_a_key_file_of_another_type_is_refused(tmp_path):
     result = run("migrate", FIXTURES / "bank.pcof", tmp_path / "n.coffer", "--from", "store",
                  "--legacy-key-file", FIXTURES / "bank.keys.json", "--type", "null")
