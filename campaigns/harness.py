@@ -135,6 +135,44 @@ def records(data: bytes) -> list[tuple[int, int, int]]:
     return found
 
 
+def exercise_file(path: Path, type_name: str, keys: dict[str, Any]) -> None:
+    """Everything a reader and a writer do with a file; only CofferError may come out.
+
+    The parser fuzzers (``tests/reliability/test_fuzz.py``, ``fuzz_atheris.py``) call this on
+    each mutated file.
+    """
+    try:
+        Coffer.type_of(path)
+    except CofferError:
+        pass
+    try:
+        with Coffer.open(path, "r", type=type_name, lock_type="w", **keys) as coffer:
+            for info in coffer.getmembers():
+                with coffer.file(info.name, "rb") as f:
+                    while f.read(1 << 16):
+                        pass
+            coffer.verify()
+    except CofferError:
+        pass
+    try:
+        with Coffer.open(path, "a", type=type_name, lock_type="w", **keys) as coffer:
+            coffer.write("new", b"n")
+    except CofferError:
+        pass
+
+
+def seed_coffer(path: Path, type_name: str, keys: dict[str, Any]) -> bytes:
+    """A small coffer with history (deltas, a dead member, a renamed one): the fuzzers' seed."""
+    with Coffer.open(path, "w", type=type_name, auto_flush=True, **keys) as coffer:
+        coffer.write("a/b.txt", b"hello world " * 50)
+        coffer.write("big", pattern(3000, 7))
+        coffer.append("a/b.txt", b"more")
+        coffer.delete("big")
+        coffer.write("c", b"")
+        coffer.rename("c", "d/c")
+    return path.read_bytes()
+
+
 def read_state(coffer: Coffer) -> dict[str, bytes]:
     return {info.name: coffer.read(info.name) for info in coffer.getmembers()}
 
@@ -168,6 +206,7 @@ __all__ = [
     "CofferError",
     "all_types",
     "authenticates",
+    "exercise_file",
     "fast_kdf",
     "has_keys",
     "hides_content",
@@ -180,6 +219,7 @@ __all__ = [
     "records_start",
     "register_aead",
     "sealed_types",
+    "seed_coffer",
     "snapshot",
     "type_class",
 ]
