@@ -280,13 +280,13 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # a test runner may start us with SIGINT ignored
 
 
-def _interrupt_when(process: subprocess.Popen, ready, what: str) -> None:
+def _interrupt_when(process: subprocess.Popen, ready, what: str, signum: int = signal.SIGINT) -> None:
     deadline = time.monotonic() + 20
     while not ready():
         assert process.poll() is None, f"{what} ended before it could be interrupted"
         assert time.monotonic() < deadline, f"{what} never started"
         time.sleep(0.005)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
 
 
 def test_ctrl_c_during_add_leaves_the_coffer_at_its_last_commit(tmp_path, plugin_path):
@@ -319,7 +319,8 @@ def _partly_written(folder: Path) -> bool:
     return False
 
 
-def test_ctrl_c_during_extract_removes_the_partial_file(tmp_path, plugin_path):
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"])
+def test_ctrl_c_or_kill_during_extract_removes_the_partial_file(tmp_path, plugin_path, signum, status):
     coffer = tmp_path / "slow.coffer"
     env = process_env(plugin_path, CLI_TEST_SLOW_DELAY="0")
     assert run_process(plugin_path, "init", coffer, "--type", "test-slow", env=env).returncode == 0
@@ -328,7 +329,7 @@ def test_ctrl_c_during_extract_removes_the_partial_file(tmp_path, plugin_path):
     out = tmp_path / "out"
     out.mkdir()
     process = spawn(plugin_path, "extract", coffer, "-C", out, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
-    _interrupt_when(process, lambda: _partly_written(out), "extract")
+    _interrupt_when(process, lambda: _partly_written(out), "extract", signum)
     _, err = process.communicate(timeout=30)
-    assert process.returncode == 130, err
+    assert process.returncode == status, err
     assert list(out.iterdir()) == []

@@ -24,6 +24,11 @@ def size(count: int) -> str:
     return f"{decimal(count)} ({count} bytes)" if count >= 1000 else f"{count} bytes"
 
 
+def short_size(count: int) -> str:
+    """``1.2 MB``."""
+    return decimal(count)
+
+
 def local_time(seconds: float) -> str:
     """Local time, ``YYYY-MM-DD HH:MM:SS``: sortable, and what ``ls --full-time`` users read."""
     return datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")

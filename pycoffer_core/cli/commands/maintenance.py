@@ -118,7 +118,7 @@ def verify(coffer: Path, key_file: Path | None) -> None:
         raise CliError(f"{coffer} is damaged or was tampered with: {exc}") from exc
     if not current().quiet:
         total = sum(m.filesize for m in members)
-        click.echo(f"{coffer}: intact ({len(members)} members, {output.size(total)})")
+        click.echo(f"{coffer}: intact ({len(members)} members, {output.short_size(total)})")
 
 
 @click.command()
@@ -135,4 +135,5 @@ def compact(coffer: Path, key_file: Path | None) -> None:
         before = store.stats()["file_size"]
         store.compact()
         after = store.stats()["file_size"]
-    note(f"{coffer}: {output.size(before)} -> {output.size(after)}, {output.size(max(before - after, 0))} reclaimed")
+    reclaimed = output.short_size(max(before - after, 0))
+    note(f"{coffer}: {output.short_size(before)} -> {output.short_size(after)} ({reclaimed} reclaimed)")

@@ -50,7 +50,7 @@ def keys(ctx: click.Context, coffer: Path) -> None:
     \b
       pycoffer keys vault.coffer list
       pycoffer keys vault.coffer add                 # asks for a passphrase, then the new one
-      pycoffer keys vault.coffer add --key-file k   # no passphrase yet: open with the key file
+      pycoffer keys vault.coffer add --key-file k    # no passphrase yet: open with the key file
       pycoffer keys vault.coffer remove              # asks for the passphrase to remove
     """
     ctx.meta["pycoffer.coffer"] = coffer
