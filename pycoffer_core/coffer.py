@@ -17,8 +17,8 @@ from typing import IO, Any
 
 from . import extraction, names, plugins
 from .container import framing
-from .container.base import Container, OpenMode
-from .container.index import MemberEntry
+from .container.base import Container, OpenMode, SealedChunk
+from .container.index import Chunk, MemberEntry
 from .errors import (
     ClosedCofferError,
     CofferExistsError,
@@ -385,8 +385,20 @@ class Coffer:
         plugins.after_commit(event)
 
     def _changed(self) -> None:
-        if self._auto_flush:
+        """After a change: with auto flush, commit it, or undo it if that fails.
+
+        A call that raised must leave no trace, or a later commit would store
+        the change its caller was told had failed.
+        """
+        if not self._auto_flush:
+            return
+        try:
             self._commit()
+        except BaseException:
+            container = self._container
+            if container is not None and not container.broken:
+                container.discard(keep_bytes=bool(self._writers))
+            raise
 
     def _discard(self) -> None:
         for writer in list(self._writers):
@@ -513,13 +525,13 @@ class Coffer:
             self._writers.add(writer)
             return writer
 
-    def _seal_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> bytes:
+    def _seal_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> SealedChunk:
         # No lock: sealing is pure, and runs on several threads for big members.
         return self._require(write=True).seal_chunk(member_id, chunk_no, data)
 
-    def _store_sealed(self, record: bytes, plain_len: int) -> Any:
+    def _store_sealed(self, sealed: SealedChunk) -> Chunk:
         with self._guard:
-            return self._require(write=True).store_sealed(record, plain_len)
+            return self._require(write=True).store_sealed(sealed)
 
     def _finish_writer(self, writer: MemberWriter, entry: MemberEntry) -> None:
         with self._guard:

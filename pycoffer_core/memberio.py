@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import accumulate
 
-from .container.base import ChunkSource
+from .container.base import ChunkSource, SealedChunk
 from .container.index import Chunk, MemberEntry
 
 #: Plain bytes per chunk: the unit of sealing, of random access and of memory use.
@@ -24,6 +24,16 @@ MAX_IN_FLIGHT = 2 * SEAL_WORKERS
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+
+
+def _forget_pool_after_fork() -> None:
+    # A forked child inherits the pool object but none of its threads.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _seal_pool() -> ThreadPoolExecutor:
@@ -114,8 +124,8 @@ class MemberWriter(io.RawIOBase):
         name: str,
         member_id: bytes,
         base: MemberEntry | None,
-        seal: Callable[[bytes, int, bytes], bytes],
-        store: Callable[[bytes, int], Chunk],
+        seal: Callable[[bytes, int, bytes], SealedChunk],
+        store: Callable[[SealedChunk], Chunk],
         finish: Callable[[MemberWriter, MemberEntry], None],
         mtime_ns: Callable[[], int],
     ) -> None:
@@ -130,14 +140,14 @@ class MemberWriter(io.RawIOBase):
         self._finish = finish
         self._mtime_ns = mtime_ns
         self._buffer = bytearray()
-        self._in_flight: deque[Future[tuple[bytes, int]]] = deque()
+        self._in_flight: deque[Future[SealedChunk]] = deque()
         self._aborted = False
 
     def writable(self) -> bool:
         return True
 
-    def _sealed(self, chunk_no: int, data: bytes) -> tuple[bytes, int]:
-        return self._seal(self._member_id, chunk_no, data), len(data)
+    def _sealed(self, chunk_no: int, data: bytes) -> SealedChunk:
+        return self._seal(self._member_id, chunk_no, data)
 
     def _emit(self, data: bytes) -> None:
         chunk_no = self._next_chunk_no
@@ -149,10 +159,9 @@ class MemberWriter(io.RawIOBase):
         while len(self._in_flight) > MAX_IN_FLIGHT:
             self._keep(self._in_flight.popleft().result())
 
-    def _keep(self, sealed: tuple[bytes, int]) -> None:
-        record, plain_len = sealed
-        self._chunks.append(self._store(record, plain_len))
-        self._size += plain_len
+    def _keep(self, sealed: SealedChunk) -> None:
+        self._chunks.append(self._store(sealed))
+        self._size += sealed.plain_len
 
     def _drain(self) -> None:
         while self._in_flight:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,15 @@ from .index import Chunk, MemberEntry
 #: or build a new one that replaces (``new``) or must not clobber (``exclusive``)
 #: whatever is at the path when it is first committed.
 OpenMode = Literal["read", "update", "new", "exclusive"]
+
+
+@dataclass(frozen=True)
+class SealedChunk:
+    """A chunk sealed into a record, waiting to be stored."""
+
+    record: bytes
+    plain_len: int
+    tag: bytes
 
 
 class ChunkSource(ABC):
@@ -89,17 +99,17 @@ class Container(ABC):
         """A fresh random id for a new member version."""
 
     @abstractmethod
-    def seal_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> bytes:
+    def seal_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> SealedChunk:
         """Seal one chunk of a member into a record. Thread-safe: the coffer
         seals the chunks of a large member on several threads at once."""
 
     @abstractmethod
-    def store_sealed(self, record: bytes, plain_len: int) -> Chunk:
+    def store_sealed(self, sealed: SealedChunk) -> Chunk:
         """Store a record made by :meth:`seal_chunk` (not yet committed)."""
 
     def append_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> Chunk:
         """Seal and store one chunk of a member (not yet committed)."""
-        return self.store_sealed(self.seal_chunk(member_id, chunk_no, data), len(data))
+        return self.store_sealed(self.seal_chunk(member_id, chunk_no, data))
 
     @abstractmethod
     def chunk_source(self, entry: MemberEntry) -> ChunkSource:
@@ -126,8 +136,12 @@ class Container(ABC):
         """Make the pending changes durable, atomically; return the commit number."""
 
     @abstractmethod
-    def discard(self) -> None:
-        """Drop the pending changes; the container is back at its last commit."""
+    def discard(self, *, keep_bytes: bool = False) -> None:
+        """Drop the pending changes; the container is back at its last commit.
+
+        ``keep_bytes``: leave the records stored since the last commit in
+        place (writers still open will reference theirs).
+        """
 
     @abstractmethod
     def compact(self) -> None:

@@ -15,8 +15,10 @@ from ..errors import IntegrityError
 
 MEMBER_ID_SIZE = 16
 
-# offset of the record, its total length on disk, the plain bytes it holds
-_CHUNK = struct.Struct(">QII")
+#: Random bytes naming one sealing of a chunk (see :class:`Chunk`).
+CHUNK_TAG_SIZE = 8
+# offset of the record, its total length on disk, the plain bytes it holds, its tag
+_CHUNK = struct.Struct(">QII8s")
 # member id, plain size, mtime in ns, chunk count
 _ENTRY = struct.Struct(">16sQqI")
 # seq, prev commit offset, checkpoint offset, data start, time ns, op count
@@ -29,11 +31,18 @@ OP_DELETE = 3
 
 @dataclass(frozen=True)
 class Chunk:
-    """One record of member content."""
+    """One record of member content.
+
+    ``tag`` is random and new each time a chunk is sealed. A chunk is sealed
+    in the context of its member id, its number *and* its tag, so a record
+    left behind by an abandoned write (same member, same number, other
+    content) can't stand in for the one the index names.
+    """
 
     offset: int
     stored_len: int
     plain_len: int
+    tag: bytes
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,7 @@ def _name_bytes(name: str) -> bytes:
 
 
 def _chunks_bytes(chunks: tuple[Chunk, ...]) -> bytes:
-    return b"".join(_CHUNK.pack(c.offset, c.stored_len, c.plain_len) for c in chunks)
+    return b"".join(_CHUNK.pack(c.offset, c.stored_len, c.plain_len, c.tag) for c in chunks)
 
 
 def encode_commit(header: CommitHeader, ops: list[Op]) -> bytes:
@@ -147,7 +156,7 @@ class _Reader:
 
     def chunks(self, count: int) -> tuple[Chunk, ...]:
         raw = self.take(count * _CHUNK.size)
-        return tuple(Chunk(*fields) for fields in _CHUNK.iter_unpack(raw))
+        return tuple(Chunk(o, s, p, bytes(t)) for o, s, p, t in _CHUNK.iter_unpack(raw))
 
 
 def decode_commit(body: bytes) -> tuple[CommitHeader, list[Op]]:

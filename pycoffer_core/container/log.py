@@ -32,7 +32,7 @@ from ..errors import (
 from ..types import CofferType
 from ..unlock import KeyProvider
 from . import framing
-from .base import ChunkSource, Container, OpenMode
+from .base import ChunkSource, Container, OpenMode, SealedChunk
 from .framing import (
     COMMIT_KINDS,
     HEAD_SIZE,
@@ -44,6 +44,7 @@ from .framing import (
     FileHeader,
 )
 from .index import (
+    CHUNK_TAG_SIZE,
     MEMBER_ID_SIZE,
     OP_PUT,
     Chunk,
@@ -67,8 +68,8 @@ COMPACT_MIN_FILE = 1 << 20
 _DATA_CONTEXT = b"pycoffer/data\x00"
 _CHUNK_CONTEXT = b"pycoffer/chunk\x00"
 _COMMIT_CONTEXT = b"pycoffer/commit\x00"
-_CHUNK_NO = struct.Struct(">Q")
-_DATA_PREFIX = MEMBER_ID_SIZE + _CHUNK_NO.size
+# member id, chunk number, chunk tag: what a chunk is sealed as (see index.Chunk)
+_CHUNK_ID = struct.Struct(">16sQ8s")
 _ZERO_SCAN_BLOCK = 1 << 16
 
 
@@ -90,6 +91,9 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
 
 
 def _pread_exact(fd: int, size: int, offset: int) -> bytes:
+    # Check a length read from the file against the file before allocating it.
+    if offset + size > os.fstat(fd).st_size:
+        raise IntegrityError(f"coffer is truncated: {size} bytes expected at offset {offset}")
     data = os.pread(fd, size, offset)
     if len(data) != size:
         raise IntegrityError(f"coffer is truncated: {size} bytes expected at offset {offset}")
@@ -144,6 +148,7 @@ class LogContainer(Container):
         self._undo: dict[str, MemberEntry | None] = {}
         self._retired_fds: list[int] = []
         self._broken: OSError | None = None
+        self._dir_sync_pending = False
         self._fd = -1
         self._tmp_path: Path | None = None
         self._last: _Commit | None = None
@@ -435,25 +440,33 @@ class LogContainer(Container):
     def new_member_id(self) -> bytes:
         return os.urandom(MEMBER_ID_SIZE)
 
-    def _chunk_context(self, member_id: bytes, chunk_no: int) -> bytes:
-        return _CHUNK_CONTEXT + self._header.coffer_id + member_id + _CHUNK_NO.pack(chunk_no)
+    def _chunk_context(self, chunk_id: bytes) -> bytes:
+        return _CHUNK_CONTEXT + self._header.coffer_id + chunk_id
 
     def _data_context(self) -> bytes:
         return _DATA_CONTEXT + self._header.coffer_id
 
-    def seal_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> bytes:
-        inner = self._member_layer.seal(data, self._chunk_context(member_id, chunk_no))
+    def seal_chunk(self, member_id: bytes, chunk_no: int, data: bytes) -> SealedChunk:
+        tag = os.urandom(CHUNK_TAG_SIZE)
+        chunk_id = _CHUNK_ID.pack(member_id, chunk_no, tag)
+        inner = self._member_layer.seal(data, self._chunk_context(chunk_id))
         body = self._container_layer.seal(
-            member_id + _CHUNK_NO.pack(chunk_no) + inner,
-            self._data_context(),
-            compressible=not self._member_precompressed,
+            chunk_id + inner, self._data_context(), compressible=not self._member_precompressed
         )
-        return framing.frame(KIND_DATA, body)
+        return SealedChunk(framing.frame(KIND_DATA, body), len(data), tag)
 
-    def store_sealed(self, record: bytes, plain_len: int) -> Chunk:
+    def store_sealed(self, sealed: SealedChunk) -> Chunk:
         self._check_writable()
-        offset = self._append(record)
-        return Chunk(offset, len(record), plain_len)
+        offset = self._append(sealed.record)
+        return Chunk(offset, len(sealed.record), sealed.plain_len, sealed.tag)
+
+    def _open_data(self, body: bytes) -> tuple[bytes, bytes]:
+        """Open a data record's body: its chunk id and its plaintext."""
+        plain = self._container_layer.open(body, self._data_context())
+        chunk_id = plain[: _CHUNK_ID.size]
+        if len(chunk_id) != _CHUNK_ID.size:
+            raise IntegrityError("member data record is too short")
+        return chunk_id, self._member_layer.open(plain[_CHUNK_ID.size :], self._chunk_context(chunk_id))
 
     def _append(self, record: bytes) -> int:
         offset = self._write_end
@@ -479,12 +492,11 @@ class LogContainer(Container):
         kind, body = framing.unframe(raw, chunk.offset)
         if kind != KIND_DATA:
             raise IntegrityError(f"record at offset {chunk.offset} is not member data")
-        plain = self._container_layer.open(body, self._data_context())
-        if plain[:MEMBER_ID_SIZE] != member_id or plain[MEMBER_ID_SIZE:_DATA_PREFIX] != _CHUNK_NO.pack(chunk_no):
+        chunk_id, data = self._open_data(body)
+        if chunk_id != _CHUNK_ID.pack(member_id, chunk_no, chunk.tag):
             raise IntegrityError(
-                f"record at offset {chunk.offset} belongs to another member or position"
+                f"record at offset {chunk.offset} belongs to another member, position or write"
             )
-        data = self._member_layer.open(plain[_DATA_PREFIX:], self._chunk_context(member_id, chunk_no))
         if len(data) != chunk.plain_len:
             raise IntegrityError(f"record at offset {chunk.offset} has the wrong length")
         return data
@@ -564,6 +576,8 @@ class LogContainer(Container):
             os.fdatasync(self._fd)
             if self._tmp_path is not None:
                 self._publish_new_file()
+            if self._dir_sync_pending:
+                self._sync_dir()
         except OSError as exc:
             # The disk may or may not hold this commit; the page cache can no
             # longer be trusted to say which (see PostgreSQL's "fsyncgate").
@@ -594,16 +608,29 @@ class LogContainer(Container):
     def _publish_new_file(self) -> None:
         """First commit of a new coffer: move it into place, atomically."""
         assert self._tmp_path is not None
+        tmp = self._tmp_path
         if self._exclusive:
             try:
-                os.link(self._tmp_path, self.path)
+                os.link(tmp, self.path)
             except FileExistsError:
                 raise CofferExistsError(f"{self.path} appeared while the coffer was open") from None
-            os.unlink(self._tmp_path)
+            self._tmp_path = None
+            self._dir_sync_pending = True
+            os.unlink(tmp)
         else:
-            os.replace(self._tmp_path, self.path)
-        self._tmp_path = None
+            os.replace(tmp, self.path)
+            self._tmp_path = None
+        self._dir_sync_pending = True
+
+    def _sync_dir(self) -> None:
+        """Make the last rename in the coffer's folder durable.
+
+        Until this succeeds, every commit tries it again before it is
+        acknowledged: a commit appended to a file whose name may still revert
+        to an older file after a crash is not durable.
+        """
         fsync_dir(self.path.parent)
+        self._dir_sync_pending = False
 
     def _write_backup(self) -> None:
         """Keep the coffer as it was at open as ``backup``, before the first commit."""
@@ -635,7 +662,7 @@ class LogContainer(Container):
         finally:
             os.close(out)
 
-    def discard(self) -> None:
+    def discard(self, *, keep_bytes: bool = False) -> None:
         for name, old in self._undo.items():
             if old is None:
                 self._entries.pop(name, None)
@@ -644,6 +671,8 @@ class LogContainer(Container):
         self._undo.clear()
         # Once broken, the bytes past the last commit we know of may hold a
         # commit that did reach the disk: leave them for the next open to judge.
+        if keep_bytes:
+            return  # records of writers still open lie past the last commit
         if self._writable and self._fd >= 0 and not self._broken and self._write_end > self._committed_end:
             self._truncate_to(self._committed_end)
             self._write_end = self._committed_end
@@ -688,7 +717,7 @@ class LogContainer(Container):
                     raw = _pread_exact(self._fd, chunk.stored_len, chunk.offset)
                     framing.unframe(raw, chunk.offset)  # never copy damage silently
                     _pwrite_all(fd, raw, position)
-                    moved.append(Chunk(position, chunk.stored_len, chunk.plain_len))
+                    moved.append(Chunk(position, chunk.stored_len, chunk.plain_len, chunk.tag))
                     position += chunk.stored_len
                 entries[entry.name] = MemberEntry(entry.name, entry.member_id, entry.size, entry.mtime_ns, tuple(moved))
             seq = self.seq + 1
@@ -699,7 +728,6 @@ class LogContainer(Container):
             _pwrite_all(fd, record, position)
             os.fsync(fd)
             os.replace(tmp, self.path)
-            fsync_dir(self.path.parent)
         except BaseException:
             os.close(fd)
             tmp.unlink(missing_ok=True)
@@ -714,6 +742,10 @@ class LogContainer(Container):
         self.seq = seq
         self._committed_end = self._write_end = position + len(record)
         self._checkpoint_bytes, self._deltas_since_checkpoint, self._delta_bytes = len(record), 0, 0
+        # From here on the compacted file is the coffer; if its rename can't be
+        # made durable now, the next commit retries before it is acknowledged.
+        self._dir_sync_pending = True
+        self._sync_dir()
 
     def verify(self) -> None:
         """Authenticate every record up to the end of what was written."""
@@ -722,7 +754,7 @@ class LogContainer(Container):
                 f"{self.path}: the two copies of the key-slot area differ: one is damaged, or a "
                 "change of passphrase was interrupted (opening the coffer for writing repairs it)"
             )
-        seen: dict[int, tuple[bytes, int, int, int]] = {}
+        seen: dict[int, tuple[bytes, int, int]] = {}
         offset = self._header_len
         while offset < self._write_end:
             head = framing.parse_head(_pread_exact(self._fd, HEAD_SIZE, offset))
@@ -730,10 +762,8 @@ class LogContainer(Container):
                 raise IntegrityError(f"record header at offset {offset} is damaged")
             kind, body = framing.unframe(_pread_exact(self._fd, head.total, offset), offset)
             if kind == KIND_DATA:
-                plain = self._container_layer.open(body, self._data_context())
-                member_id, chunk_no = plain[:MEMBER_ID_SIZE], _CHUNK_NO.unpack(plain[MEMBER_ID_SIZE:_DATA_PREFIX])[0]
-                data = self._member_layer.open(plain[_DATA_PREFIX:], self._chunk_context(member_id, chunk_no))
-                seen[offset] = (member_id, chunk_no, head.total, len(data))
+                chunk_id, data = self._open_data(body)
+                seen[offset] = (chunk_id, head.total, len(data))
             else:
                 self._read_commit(offset)
             offset += head.total
@@ -741,7 +771,8 @@ class LogContainer(Container):
             raise IntegrityError("the last record runs past the end of the coffer")
         for entry in self._entries.values():
             for number, chunk in enumerate(entry.chunks):
-                if seen.get(chunk.offset) != (entry.member_id, number, chunk.stored_len, chunk.plain_len):
+                expected = (_CHUNK_ID.pack(entry.member_id, number, chunk.tag), chunk.stored_len, chunk.plain_len)
+                if seen.get(chunk.offset) != expected:
                     raise IntegrityError(
                         f"member {entry.name!r}: chunk {number} at offset {chunk.offset} "
                         "is missing or belongs elsewhere"
