@@ -23,7 +23,6 @@ import argparse
 import base64
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from harness import Coffer, CofferError  # noqa: E402
+from harness import Coffer  # noqa: E402
 
 
 def _digest(counter: int) -> bytes:

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 with atheris.instrument_imports(include=["pycoffer_core", "pycoffer_bank", "pycoffer_store", "pycoffer_market",
                                          "pycoffer_null", "pycoffer_aes"]):
     import harness
-    from pycoffer_core import Coffer, CofferError  # noqa: F401
+    from pycoffer_core import Coffer
 
 MEMORY_MB = int(os.environ.get("PYCOFFER_FUZZ_MEMORY_MB", "64"))
 

@@ -73,14 +73,11 @@ def test_a_holder_killed_with_the_lock_does_not_block_the_next_opener(tmp_path, 
     assert waited < 1.0
 
 
-REL_5 = (
-    "REL-5: the chunk-sealing thread pool (memberio._seal_pool) survives fork() without its "
-    "threads: a forked child (multiprocessing's default on Linux) that writes a member of "
-    "a chunk or more waits forever"
-)
+# REL-5 (found by the tests below, fixed in 92b6411): the chunk-sealing thread pool
+# (memberio._seal_pool) survives fork() without its threads: a forked child
+# (multiprocessing's default on Linux) that writes a member of a chunk or more waits forever
 
 
-@pytest.mark.xfail(strict=True, reason=REL_5)
 def test_a_forked_child_can_write_a_large_member_after_its_parent_did(tmp_path):
     keys = Coffer.gen_params("null")
     with Coffer.open(tmp_path / "parent.coffer", "w", type="null", **keys) as coffer:

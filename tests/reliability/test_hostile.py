@@ -216,11 +216,10 @@ def test_a_coffer_full_of_key_slots_costs_one_kdf_run(tmp_path, sealed_type, fas
 
 # ---------------------------------------------------------------- claimed sizes
 
-REL_4 = (
-    "REL-4: lengths the file claims are allocated before they are checked: _pread_exact "
-    "(log.py) reads a record head's body length (verify) or an index entry's stored length "
-    "(read) with os.pread, which allocates the whole claim first: 2-4 GiB from a 5 KiB file"
-)
+# REL-4 (found by the tests below, fixed in 92b6411): lengths the file claims are allocated
+# before they are checked: _pread_exact (log.py) reads a record head's body length (verify)
+# or an index entry's stored length (read) with os.pread, which allocates the whole claim
+# first: 2-4 GiB from a 5 KiB file
 MEMORY_BOUND = 64 << 20
 
 
@@ -253,7 +252,6 @@ def test_a_member_claiming_gigabytes_of_plain_data_is_refused_without_allocating
     assert peak < MEMORY_BOUND
 
 
-@pytest.mark.xfail(strict=True, reason=REL_4)
 def test_a_record_head_claiming_gigabytes_is_refused_without_allocating(tmp_path, type_name):
     """No key needed: a head's CRC is not a secret."""
     keys = Coffer.gen_params(type_name)
@@ -275,7 +273,6 @@ def test_a_record_head_claiming_gigabytes_is_refused_without_allocating(tmp_path
     assert peak < MEMORY_BOUND, f"verify() allocated {peak >> 20} MiB for a {len(data)}-byte file"
 
 
-@pytest.mark.xfail(strict=True, reason=REL_4)
 def test_an_index_entry_claiming_a_gigantic_record_is_refused_without_allocating(tmp_path, type_name):
     keys = Coffer.gen_params(type_name)
     path = tmp_path / "c.coffer"
@@ -290,3 +287,30 @@ def test_an_index_entry_claiming_a_gigantic_record_is_refused_without_allocating
         peak, error = _traced(lambda: coffer.read("huge"))
     assert isinstance(error, IntegrityError)
     assert peak < MEMORY_BOUND, f"read() allocated {peak >> 20} MiB for a {path.stat().st_size}-byte file"
+
+
+REL_6 = (
+    "REL-6: in the null type, which authenticates nothing, a 12 KiB file makes open() allocate "
+    "about 512 MiB: a commit record holding a zstd frame of 256 MiB of zeros is decompressed up "
+    "to layers.MAX_DECOMPRESSED before it is parsed (a decompression bomb of 40,000x)"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=REL_6)
+def test_a_tiny_null_coffer_cannot_make_its_reader_allocate_hundreds_of_megabytes(tmp_path):
+    import pyzstd
+
+    path = tmp_path / "bomb.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("a", b"1")
+    bomb = framing.frame(framing.KIND_COMMIT, b"\x01" + pyzstd.compress(bytes(256 << 20)))
+    path.write_bytes(path.read_bytes() + bomb)
+    assert path.stat().st_size < 16 << 10
+
+    def open_it() -> None:
+        with Coffer.open(path, "r", type="null"):
+            pass
+
+    peak, error = _traced(open_it)
+    assert error is None or isinstance(error, CofferError)
+    assert peak < MEMORY_BOUND, f"open() allocated {peak >> 20} MiB for a {path.stat().st_size}-byte file"
