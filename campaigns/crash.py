@@ -76,28 +76,57 @@ class Model:
             raise ValueError(f"unknown op {op!r}")
 
 
-def read_side_log(side: Path) -> tuple[list[list[str]], list[str] | None]:
-    """Acknowledged ops in order (with resolved in-flight ones), and the op in flight."""
-    done: list[list[str]] = []
-    begun: dict[int, list[str]] = {}
-    inflight: list[str] | None = None
-    if not side.exists():
-        return done, None
-    for line in side.read_text().split("\n"):
-        if not line:
-            continue
-        parts = line.split(" ")
-        if parts[0] == "B":
-            op = parts[2:3] + parts[1:2] + parts[3:]
-            begun[int(parts[1])] = op
-            inflight = op
-        elif parts[0] in ("D", "R1"):  # acknowledged, or found applied after a kill
-            done.append(begun.pop(int(parts[1])))
-            inflight = None
-        elif parts[0] == "R0":  # found not applied after a kill
-            begun.pop(int(parts[1]))
-            inflight = None
-    return done, inflight
+class SideLog:
+    """The side log, read incrementally: the acknowledged model and the op in flight.
+
+    Lines: ``B <n> <op> <args>`` before op ``n``, ``D <n>`` once it returned; the parent
+    adds ``R1 <n>`` / ``R0 <n>`` when it finds, after a kill, that the op in flight was
+    applied or not.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.model = Model()
+        self.begun: dict[int, list[str]] = {}
+        self.inflight: list[str] | None = None
+        self.next_n = 0
+        self.acknowledged = 0
+        self.counts: dict[str, int] = {}
+
+    def refresh(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        for line in complete.decode().split("\n"):
+            if not line:
+                continue
+            parts = line.split(" ")
+            n = int(parts[1])
+            if parts[0] == "B":
+                op = [parts[2], parts[1], *parts[3:]]
+                self.begun[n] = op
+                self.inflight = op
+                self.next_n = max(self.next_n, n + 1)
+            elif parts[0] in ("D", "R1"):
+                op = self.begun.pop(n)
+                self.model.apply(op)
+                self.acknowledged += 1
+                self.counts[op[0]] = self.counts.get(op[0], 0) + 1
+                self.inflight = None
+            elif parts[0] == "R0":
+                self.begun.pop(n)
+                self.inflight = None
+
+    def resolve(self, applied: bool) -> None:
+        assert self.inflight is not None
+        with open(self.path, "a") as out:
+            out.write(f"{'R1' if applied else 'R0'} {self.inflight[1]}\n")
+        self.refresh()
 
 
 # ---------------------------------------------------------------- the child
@@ -219,19 +248,14 @@ def run_type(
     figures = {"type": type_name, "kills": 0, "acknowledged_ops": 0, "in_flight_applied": 0,
                "in_flight_not_applied": 0, "kills_before_first_commit": 0, "slot_copies_left_differing": 0,
                "op_counts": {}}
+    log_state = SideLog(side)
+    log_state.refresh()
     started = time.monotonic()
     for round_ in range(kills):
-        done, inflight = read_side_log(side)
-        model = Model()
-        for op in done:
-            model.apply(op)
-        start = int(done[-1][1]) + 1 if done else 0
-        if inflight is not None:
-            start = int(inflight[1]) + 1
         pid = os.fork()
         if pid == 0:  # the child: loop until killed
             try:
-                child_loop(path, side, type_name, start, model, seed)
+                child_loop(path, side, type_name, log_state.next_n, log_state.model, seed)
             except BaseException:
                 with open(errors, "a") as out:
                     out.write(traceback.format_exc())
@@ -244,22 +268,19 @@ def run_type(
             detail = errors.read_text() if errors.exists() else "no traceback"
             raise CrashFailure(f"{type_name}: the child stopped by itself before the kill:\n{detail}")
         figures["kills"] += 1
-        done, inflight = read_side_log(side)
-        expected = Model()
-        for op in done:
-            expected.apply(op)
+        log_state.refresh()
+        expected, inflight = log_state.model, log_state.inflight
         candidates = [expected]
         if inflight is not None:
             after = expected.copy()
             after.apply(inflight)
             candidates.append(after)
         if not path.exists():
-            if done:
-                raise CrashFailure(f"{type_name}: coffer missing after {len(done)} acknowledged ops")
+            if log_state.acknowledged:
+                raise CrashFailure(f"{type_name}: coffer missing after {log_state.acknowledged} acknowledged ops")
             figures["kills_before_first_commit"] += 1
             if inflight is not None:
-                with open(side, "a") as out:
-                    out.write(f"R0 {inflight[1]}\n")
+                log_state.resolve(False)
             continue
         pws = sorted({c.pw for c in candidates})
         state, pw = _open_state(path, type_name, pws, figures)
@@ -271,21 +292,16 @@ def run_type(
             raise CrashFailure(
                 f"{type_name}, kill {round_}: the reopened coffer is not the acknowledged state "
                 f"(nor that plus the op in flight {inflight}): missing {missing}, extra {extra}, "
-                f"differing {differ}; last acknowledged op {done[-1] if done else None}"
+                f"differing {differ}"
             )
         if inflight is not None:
             applied = matches[0] is candidates[1] or len(matches) == 2
             figures["in_flight_applied" if applied else "in_flight_not_applied"] += 1
-            with open(side, "a") as out:
-                out.write(f"{'R1' if applied else 'R0'} {inflight[1]}\n")
+            log_state.resolve(applied)
         if log and (round_ + 1) % 50 == 0:
-            log(f"{type_name}: {round_ + 1}/{kills} kills, {len(done)} acknowledged ops")
-    done, _ = read_side_log(side)
-    figures["acknowledged_ops"] = len(done)
-    counts: dict[str, int] = {}
-    for op in done:
-        counts[op[0]] = counts.get(op[0], 0) + 1
-    figures["op_counts"] = counts
+            log(f"{type_name}: {round_ + 1}/{kills} kills, {log_state.acknowledged} acknowledged ops")
+    figures["acknowledged_ops"] = log_state.acknowledged
+    figures["op_counts"] = log_state.counts
     figures["seconds"] = round(time.monotonic() - started, 1)
     figures["final_file_bytes"] = path.stat().st_size if path.exists() else 0
     return figures
