@@ -4,7 +4,7 @@
 Writers each run ``--iterations`` read-modify-write transactions: open the
 coffer for writing, read ``counter``, write ``counter + 1``, write ``check``
 (a digest of the counter) and append one line naming the writer to ``log``,
-then close (one commit). Readers, in processes and in threads, open and
+then close (one commit); every fifth transaction also compacts the file. Readers, in processes and in threads, open and
 check, as fast as they can, that what they see is a committed state:
 ``check`` matches ``counter`` and ``log`` has ``counter`` lines. At the end
 ``counter`` must equal the number of transactions and ``log`` hold each one
@@ -42,11 +42,14 @@ def _digest(counter: int) -> bytes:
 
 
 def transaction(path: Path, type_name: str, keys: dict[str, Any], lock_type: str, label: str) -> None:
+    """One commit of three changes; every fifth transaction of a writer also compacts."""
     with Coffer.open(path, "a", type=type_name, auto_flush=False, lock_type=lock_type, lock_timeout=120, **keys) as c:
         counter = int(c.read("counter")) if "counter" in c else 0
         c.write("counter", str(counter + 1).encode())
         c.write("check", _digest(counter + 1))
         c.append("log", f"{label}\n".encode())
+        if label.endswith(("0", "5")):
+            c.compact()  # readers of lock type w keep reading the file they opened
 
 
 def observe(path: Path, type_name: str, keys: dict[str, Any], lock_type: str) -> int | None:
