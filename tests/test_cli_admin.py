@@ -9,8 +9,7 @@ import click
 import pytest
 from rich.console import Console
 
-from aead_type import AeadPlugin
-from pycoffer_core import Coffer, MemberNotFoundError
+from pycoffer_core import Coffer, CofferType, MemberNotFoundError, PlainLayer, hookimpl
 from pycoffer_core.cli import cli, progress
 from pycoffer_core.plugins import registered
 from test_cli_support import (  # noqa: F401  (fixtures)
@@ -136,11 +135,28 @@ def test_a_usage_error_exits_2():
 # ------------------------------------------------------------------ errors
 
 
+class _GoneType(CofferType):
+    name = "cli-gone"
+    description = "installed only while a CLI test makes its coffer"
+
+    def container_layer(self) -> PlainLayer:
+        return PlainLayer()
+
+    def member_layer(self) -> PlainLayer:
+        return PlainLayer()
+
+
+class _GonePlugin:
+    @hookimpl
+    def pycoffer_types(self) -> list[type[CofferType]]:
+        return [_GoneType]
+
+
 def test_a_coffer_of_a_type_not_installed_names_the_distribution(tmp_path):
     coffer = tmp_path / "v.coffer"
-    with registered(AeadPlugin()):
-        Coffer.open(coffer, "x", type="test-aead", **Coffer.gen_params("test-aead")).close()
-    assert_one_line_error(run("ls", coffer), "test-aead", "pip install pycoffer-test-aead")
+    with registered(_GonePlugin()):
+        Coffer.open(coffer, "x", type="cli-gone").close()
+    assert_one_line_error(run("ls", coffer), "cli-gone", "pip install pycoffer-cli-gone")
 
 
 def test_a_coffer_locked_by_another_writer_names_the_lock_file(null_coffer):
