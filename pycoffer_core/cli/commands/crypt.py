@@ -25,7 +25,7 @@ def _size(path: Path) -> int | None:
         return None
 
 
-@click.command()
+@click.command(short_help="Encrypt an external file with the coffer's keys.")
 @coffer_argument
 @click.argument("src", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
@@ -50,7 +50,7 @@ def encrypt(coffer: Path, src: Path, dst: Path, force: bool, key_file: Path | No
                 shutil.copyfileobj(progress.CountingReader(source, bar), sealed, _BLOCK)  # type: ignore[misc]
 
 
-@click.command()
+@click.command(short_help="Decrypt a file made by 'pycoffer encrypt'.")
 @coffer_argument
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dst", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))

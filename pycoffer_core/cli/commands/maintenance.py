@@ -53,7 +53,7 @@ def _describe(coffer: Path, key_file: Path | None) -> dict[str, Any]:
     }
 
 
-@click.command()
+@click.command(short_help="Show type, format version, members, sizes, dead space, key slots.")
 @coffer_argument
 @json_option("the facts")
 @key_file_option
@@ -95,7 +95,7 @@ def info(coffer: Path, as_json: bool, key_file: Path | None) -> None:
         click.echo(f"{label + ':':<16}{value}")
 
 
-@click.command()
+@click.command(short_help="Read and authenticate everything; status 0 only if intact.")
 @coffer_argument
 @key_file_option
 @quiet_option
@@ -121,7 +121,7 @@ def verify(coffer: Path, key_file: Path | None) -> None:
         click.echo(f"{coffer}: intact ({len(members)} members, {output.short_size(total)})")
 
 
-@click.command()
+@click.command(short_help="Rewrite the coffer without dead space.")
 @coffer_argument
 @key_file_option
 @quiet_option

@@ -60,7 +60,7 @@ def _coffer() -> Path:
     return click.get_current_context().meta["pycoffer.coffer"]  # type: ignore[no-any-return]
 
 
-@keys.command("list")
+@keys.command("list", short_help="Show each key slot: number, KDF, parameters, creation time.")
 @json_option("the key slots")
 @key_file_option
 def keys_list(as_json: bool, key_file: Path | None) -> None:

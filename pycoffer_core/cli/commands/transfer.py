@@ -104,7 +104,7 @@ def add(
                     click.echo(name)
 
 
-@click.command()
+@click.command(short_help="Write members out as files: all, or those named.")
 @coffer_argument
 @click.argument("members", metavar="[MEMBER]...", nargs=-1)
 @click.option(

@@ -9,7 +9,7 @@ from .. import output
 from ..options import json_option
 
 
-@click.command()
+@click.command(short_help="List the installed coffer types and their distributions.")
 @json_option("the types")
 def types(as_json: bool) -> None:
     """List the installed coffer types, with the distribution that provides each.
