@@ -237,6 +237,13 @@ def test_extract_refuses_to_write_through_a_symlink_out_of_the_destination(null_
     assert list(elsewhere.iterdir()) == []
 
 
+def test_extract_over_a_folder_of_the_same_name_is_one_line(null_coffer, tmp_path):
+    out = tmp_path / "out"
+    (out / "readme.txt").mkdir(parents=True)
+    assert_one_line_error(run("extract", null_coffer, "readme.txt", "-C", out), "is a folder")
+    assert "unexpected" not in run("extract", null_coffer, "readme.txt", "-C", out).stderr
+
+
 def test_ctrl_c_during_extract_leaves_no_partial_file(tmp_path, monkeypatch):
     coffer = tmp_path / "v.coffer"
     run("init", coffer, "--type", "null")

@@ -48,7 +48,9 @@ def _message(exc: BaseException) -> str:
             f"{exc}: an installed plugin may be broken; reinstall it, or set "
             "PYCOFFER_NO_ENTRY_POINTS=1 to run without plugins"
         )
-    if isinstance(exc, OSError) and exc.strerror:
+    if isinstance(exc, OSError):
+        if not exc.strerror:
+            return str(exc)  # raised with a message of its own
         where = f": {exc.filename}" if exc.filename is not None else ""
         return f"{exc.strerror}{where}"
     return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback, and please report it)"

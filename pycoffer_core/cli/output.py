@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
 
+from .errors import CliError
+
 
 def size(count: int) -> str:
     """``1.2 MB (1234567 bytes)``."""
@@ -64,4 +66,6 @@ def binary_stdout() -> BinaryIO:
 
 def binary_stdin() -> BinaryIO:
     """stdin for bytes (the data of ``put`` and ``encrypt -``)."""
+    if sys.stdin is None:
+        raise CliError("stdin is closed; give the data on stdin")
     return getattr(sys.stdin, "buffer", sys.stdin)  # type: ignore[no-any-return]
