@@ -154,13 +154,17 @@ def test_swapping_member_ciphertext_behind_the_member_ids_is_detected(tmp_path):
     (first, first_body), (second, second_body) = [
         (offset, body) for offset, kind, body in records(path) if kind == framing.KIND_DATA
     ]
-    keep = 1 + 16 + 8  # the zstd flag, member id and chunk number stay in place
-    swapped_first = first_body[:keep] + second_body[keep:]
-    swapped_second = second_body[:keep] + first_body[keep:]
+    # The member layer's output (the same size for both: random data is stored
+    # raw) sits just before the container's tag; the chunk ids before it stay.
+    sealed_size = len(MarketType(**keys).member_layer().seal(os.urandom(1000), b""))
+    inner = slice(len(first_body) - DIGEST_SIZE - sealed_size, len(first_body) - DIGEST_SIZE)
+    swapped_first = bytearray(first_body)
+    swapped_second = bytearray(second_body)
+    swapped_first[inner], swapped_second[inner] = second_body[inner], first_body[inner]
     raw = bytearray(path.read_bytes())
     # Re-framed with valid checksums: only the key can catch this.
-    raw[first : first + len(first_body) + framing.OVERHEAD] = framing.frame(framing.KIND_DATA, swapped_first)
-    raw[second : second + len(second_body) + framing.OVERHEAD] = framing.frame(framing.KIND_DATA, swapped_second)
+    raw[first : first + len(first_body) + framing.OVERHEAD] = framing.frame(framing.KIND_DATA, bytes(swapped_first))
+    raw[second : second + len(second_body) + framing.OVERHEAD] = framing.frame(framing.KIND_DATA, bytes(swapped_second))
     path.write_bytes(bytes(raw))
     with Coffer.open(path, "r", type=TYPE, **keys) as coffer:
         for name in ("a", "b"):
