@@ -71,7 +71,7 @@ def _show(report: MigrationReport, as_json: bool) -> None:
         click.echo(report.summary())
 
 
-@click.command()
+@click.command(short_help="Copy a coffer of the old 'pycoffer' library into a new coffer.")
 @click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
