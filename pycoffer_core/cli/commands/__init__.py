@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .crypt import decrypt, encrypt
+from ..migrate_command import migrate
 from .create import init
+from .crypt import decrypt, encrypt
 from .edit import mv, rm
 from .listing import ls
 from .maintenance import compact, info, verify
@@ -31,4 +32,5 @@ COMMANDS: list[click.Command] = [
     types,
     encrypt,
     decrypt,
+    migrate,
 ]
