@@ -9,6 +9,7 @@ entry-point group; see :mod:`pycoffer_core.hookspecs` for writing one.
 """
 
 from .coffer import Coffer, CofferInfo
+from .legacy import migrate
 from .errors import (
     ClosedCofferError,
     CofferBrokenError,
@@ -65,4 +66,5 @@ __all__ = [
     "WrongTypeError",
     "ZstdLayer",
     "hookimpl",
+    "migrate",
 ]
