@@ -457,6 +457,23 @@ class Coffer:
                 )
             container.write_keyslots(remaining.encode())
 
+    def remove_key_slot(self, index: int) -> None:
+        """Remove key slot ``index`` (see :meth:`key_slots`) without knowing its
+        passphrase: the way to revoke a forgotten one.
+
+        Refused when it is the last slot and the coffer was opened with a
+        passphrase: nothing else would open it.
+        """
+        with self._guard:
+            container = self._require(write=True)
+            slots = KeySlots.decode(container.keyslots)
+            if not isinstance(index, int) or not 0 <= index < len(slots.slots):
+                raise InvalidArgumentError(f"no key slot {index!r} (slots: {len(slots.slots)})")
+            remaining = KeySlots(slots.kdf, slots.slots[:index] + slots.slots[index + 1 :])
+            if not remaining.slots and self._keys.uses_password:
+                raise InvalidArgumentError("refusing to remove the last key slot: nothing else would open this coffer")
+            container.write_keyslots(remaining.encode())
+
     def change_password(self, old: str | bytes, new: str | bytes) -> None:
         """Replace passphrase ``old`` with ``new`` in one crash-safe step."""
         with self._guard:
@@ -675,13 +692,23 @@ class Coffer:
         :class:`MemberExistsError` before anything changes. Symbolic links
         inside a tree are stored as the file they point to when that file is
         inside the tree; others are skipped unless ``follow_symlinks``. The
-        whole call is one commit: if it fails, the coffer is as before.
+        coffer's own file and lock file are never added to it. The whole call
+        is one commit: if it fails, the coffer is as before.
         """
         source = Path(os.fspath(filename))
         if not os.path.lexists(source):
             raise CofferNotFoundError(f"no file or folder at {source}")
         base_name = names.normalize(arcname if arcname is not None else os.path.basename(os.path.normpath(source)))
-        plan = extraction.plan_add(source, base_name, follow_symlinks=follow_symlinks)
+        plan = extraction.plan_add(
+            source,
+            base_name,
+            follow_symlinks=follow_symlinks,
+            exclude=(
+                self._path,
+                Path(f"{self._path}.lock"),
+                *self._path.parent.glob(f".{self._path.name}.*.pycoffer-*"),  # being built
+            ),
+        )
         with self._guard:
             container = self._require(write=True)
             if not replace:

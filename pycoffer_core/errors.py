@@ -79,7 +79,14 @@ class ClosedCofferError(CofferError, io.UnsupportedOperation):
 
 
 class LockTimeoutError(CofferError, TimeoutError):
-    """Another process holds the coffer's lock for longer than ``lock_timeout``."""
+    """Another process holds the coffer's lock for longer than ``lock_timeout``.
+
+    ``lock_path`` names the lock file (None if the lock is not a file).
+    """
+
+    def __init__(self, message: str, *, lock_path: str | None = None) -> None:
+        super().__init__(message)
+        self.lock_path = lock_path
 
 
 class UnsafePathError(CofferError, ValueError):

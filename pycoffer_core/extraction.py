@@ -26,15 +26,31 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
-def plan_add(source: Path, base_name: str, *, follow_symlinks: bool) -> list[tuple[Path, str]]:
+def _identities(paths: tuple[Path, ...]) -> set[tuple[int, int]]:
+    found = set()
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        found.add((info.st_dev, info.st_ino))
+    return found
+
+
+def plan_add(
+    source: Path, base_name: str, *, follow_symlinks: bool, exclude: tuple[Path, ...] = ()
+) -> list[tuple[Path, str]]:
     """The (file, member name) pairs that adding ``source`` as ``base_name`` stores.
 
     A symbolic link is followed when ``follow_symlinks`` is set, or when it
     points to a regular file inside the tree; other links are skipped, so a
-    link in a tree can't pull in a file from elsewhere.
+    link in a tree can't pull in a file from elsewhere. Files that are one of
+    ``exclude`` (compared by identity, so links and other spellings count)
+    are left out: a coffer must not be fed into itself.
     """
+    excluded = _identities(exclude)
     if not source.is_dir():
-        return [(source, base_name)]
+        return [] if _identities((source,)) & excluded else [(source, base_name)]
     root = source.resolve()
     plan = []
     for folder, dirnames, filenames in os.walk(source, followlinks=follow_symlinks):
@@ -47,6 +63,8 @@ def plan_add(source: Path, base_name: str, *, follow_symlinks: bool) -> list[tup
                     continue
             if not path.is_file():
                 continue  # sockets, fifos, devices, dangling links
+            if excluded and _identities((path,)) & excluded:
+                continue
             relative = path.relative_to(source).as_posix()
             plan.append((path, names.normalize(f"{base_name}/{relative}")))
     return plan

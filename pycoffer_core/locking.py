@@ -41,8 +41,9 @@ class FileCofferLock:
             self._lock.acquire()
         except filelock.Timeout:
             raise LockTimeoutError(
-                f"{self.lock_path} is held by another process "
-                f"(waited {self.lock_timeout:g} s); close the coffer there, or raise lock_timeout"
+                f"{self.lock_path} is held by another process (waited {self.lock_timeout:g} s); "
+                "close the coffer there, or wait longer",
+                lock_path=str(self.lock_path),
             ) from None
 
     def release(self) -> None:

@@ -7,8 +7,10 @@ whatever is registered by hand), for example to rule out a broken plugin.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,10 +44,41 @@ def get_plugin_manager() -> pluggy.PluginManager:
             for plugin in DEFAULT_PLUGINS:
                 pm.register(plugin, name=f"pycoffer_core.{plugin.__name__.rsplit('.', 1)[-1]}")
             if not os.environ.get("PYCOFFER_NO_ENTRY_POINTS"):
-                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+                _load_entry_points(pm)
             pm.check_pending()
             _manager = pm
         return _manager
+
+
+#: Plugins whose entry point failed to load: (distribution, error) pairs.
+BROKEN_PLUGINS: list[tuple[str, str]] = []
+_DISTRIBUTIONS: dict[int, tuple[str, str]] = {}
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """Register every ``pycoffer`` entry point; a broken one is skipped, not fatal.
+
+    pluggy's own loader stops at the first plugin that fails to import, which
+    would make every coffer type unusable because of one broken backend.
+    """
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if pm.get_plugin(entry_point.name) is not None or pm.is_blocked(entry_point.name):
+            continue
+        dist = entry_point.dist
+        dist_name = dist.metadata["name"] if dist is not None else entry_point.value
+        try:
+            plugin = entry_point.load()
+            pm.register(plugin, name=entry_point.name)
+        except Exception as exc:  # any import-time failure of third-party code
+            BROKEN_PLUGINS.append((dist_name, f"{type(exc).__name__}: {exc}"))
+            warnings.warn(
+                f"PyCoffer plugin {dist_name} ({entry_point.value}) failed to load and is "
+                f"skipped: {exc}; reinstall it, or uninstall it",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        _DISTRIBUTIONS[id(plugin)] = (dist_name, dist.version if dist is not None else "unknown")
 
 
 @contextmanager
@@ -59,11 +92,6 @@ def registered(plugin: object, name: str | None = None) -> Iterator[object]:
         pm.unregister(plugin)
 
 
-def _distribution_of(pm: pluggy.PluginManager) -> dict[int, tuple[str, str]]:
-    return {
-        id(plugin): (dist.metadata["name"], dist.version)
-        for plugin, dist in pm.list_plugin_distinfo()
-    }
 
 
 def _collect_types() -> dict[str, tuple[type[CofferType], object]]:
@@ -82,7 +110,8 @@ def _collect_types() -> dict[str, tuple[type[CofferType], object]]:
 
 def type_infos() -> list[TypeInfo]:
     """Every installed coffer type, sorted by name."""
-    dists = _distribution_of(get_plugin_manager())
+    get_plugin_manager()
+    dists = _DISTRIBUTIONS
     infos = []
     for name, (cls, plugin) in sorted(_collect_types().items()):
         dist, version = dists.get(id(plugin), (getattr(plugin, "__name__", "?"), "unknown"))
@@ -106,9 +135,10 @@ def find_type(name: object) -> type[CofferType]:
     types = _collect_types()
     if name not in types:
         installed = ", ".join(sorted(types)) or "none"
+        broken = "".join(f"; plugin {dist} failed to load ({error})" for dist, error in BROKEN_PLUGINS)
         raise UnknownTypeError(
             f"no coffer type {name!r} is installed (installed: {installed}); "
-            f"install it with: pip install pycoffer-{name}"
+            f"install it with: pip install pycoffer-{name}{broken}"
         )
     return types[name][0]
 

@@ -438,6 +438,15 @@ class CofferConformance:
             coffer.write("a", b"1")
         assert self.contents(path, keys) == {"a": b"1"}
 
+    def test_add_never_feeds_the_coffer_into_itself(self, path, keys, tmp_path):
+        (tmp_path / "note.txt").write_bytes(b"n")
+        with self.open(path, "w", keys) as coffer:
+            assert coffer.add(tmp_path, "new") == ["new/note.txt"]
+        with self.open(path, "a", keys) as coffer:
+            assert coffer.add(tmp_path, "all") == ["all/note.txt"]
+            assert coffer.add(path, "again") == []
+        assert self.contents(path, keys) == {"new/note.txt": b"n", "all/note.txt": b"n"}
+
     def test_add_skips_symlinks_that_leave_the_tree(self, path, keys, tmp_path):
         secret = tmp_path / "secret.txt"
         secret.write_bytes(b"outside")
@@ -972,6 +981,19 @@ class EncryptedCofferConformance(CofferConformance):
         with Coffer.open(path, "r", type=self.type_name, password="two") as coffer:
             assert coffer.read("a") == b"1"
             coffer.verify()
+
+    def test_a_forgotten_passphrase_s_slot_can_be_removed_by_index(self, path, fast_kdf):
+        with Coffer.open(path, "x", type=self.type_name, password="forgotten") as coffer:
+            coffer.add_password("known")
+        with Coffer.open(path, "a", type=self.type_name, password="known") as coffer:
+            coffer.remove_key_slot(0)
+            with pytest.raises(ValueError, match="last"):
+                coffer.remove_key_slot(0)
+            with pytest.raises(ValueError):
+                coffer.remove_key_slot(5)
+        with pytest.raises(WrongKeyError):
+            Coffer.open(path, "r", type=self.type_name, password="forgotten")
+        Coffer.open(path, "r", type=self.type_name, password="known").close()
 
     def test_kdf_parameters_above_the_cap_are_refused_before_any_work(self, path, fast_kdf):
         with Coffer.open(path, "x", type=self.type_name, password="pw"):

@@ -157,7 +157,8 @@ class Container(ABC):
 
     @abstractmethod
     def stats(self) -> dict[str, int]:
-        """Sizes: ``file_size``, ``live_bytes``, ``dead_bytes``, ``members``, ``seq``."""
+        """``format_version``; sizes ``file_size``, ``live_bytes``, ``index_bytes``,
+        ``dead_bytes``; ``members``; ``seq``."""
 
     @abstractmethod
     def close(self) -> None:

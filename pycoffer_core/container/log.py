@@ -683,6 +683,7 @@ class LogContainer(Container):
         live = sum(entry.stored_bytes for entry in self._entries.values())
         index = self._checkpoint_bytes + self._delta_bytes
         return {
+            "format_version": framing.FORMAT_VERSION,
             "file_size": self._committed_end,
             "live_bytes": live,
             "index_bytes": index,
