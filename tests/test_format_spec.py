@@ -183,8 +183,12 @@ def data_context(coffer_id: bytes) -> bytes:
     return b"pycoffer/data\x00" + coffer_id
 
 
-def chunk_context(coffer_id: bytes, member_id: bytes, chunk_no: int) -> bytes:
-    return b"pycoffer/chunk\x00" + coffer_id + member_id + struct.pack(">Q", chunk_no)
+def chunk_id(member_id: bytes, chunk_no: int, tag: bytes) -> bytes:
+    return member_id + struct.pack(">Q", chunk_no) + tag
+
+
+def chunk_context(coffer_id: bytes, chunk_id: bytes) -> bytes:
+    return b"pycoffer/chunk\x00" + coffer_id + chunk_id
 
 
 def commit_context(coffer_id: bytes, epoch: int, offset: int) -> bytes:
@@ -199,6 +203,7 @@ class ChunkRef:
     offset: int
     stored: int
     plain: int
+    tag: bytes
 
 
 @dataclass
@@ -254,8 +259,8 @@ def decode_commit_body(plain: bytes, offset: int, kind: int, total: int) -> Spec
             else:
                 raise FormatError(f"op {code}")
             for _ in range(c):
-                op.chunks.append(ChunkRef(*struct.unpack_from(">QII", plain, pos)))
-                pos += 16
+                op.chunks.append(ChunkRef(*struct.unpack_from(">QII8s", plain, pos)))
+                pos += 24
             ops.append(op)
     except (struct.error, UnicodeDecodeError) as exc:
         raise FormatError(f"commit at {offset} malformed: {exc}") from None
@@ -401,9 +406,10 @@ class SpecCoffer:
         if head.kind != 1 or head.total != ref.stored:
             raise FormatError(f"chunk at {ref.offset}: not the indexed data record")
         plain = self.container.open(body, data_context(self.header.coffer_id))
-        if plain[:24] != entry.member_id + struct.pack(">Q", i):
+        cid = chunk_id(entry.member_id, i, ref.tag)
+        if len(plain) < 32 or plain[:32] != cid:
             raise FormatError(f"chunk at {ref.offset} belongs elsewhere")
-        data = self.member.open(plain[24:], chunk_context(self.header.coffer_id, entry.member_id, i))
+        data = self.member.open(plain[32:], chunk_context(self.header.coffer_id, cid))
         if len(data) != ref.plain:
             raise FormatError(f"chunk at {ref.offset}: length")
         return data
@@ -516,7 +522,7 @@ def test_the_reader_finds_the_vector_members_the_json_and_the_api_list(vector):
     assert_agree(vector, spec)
 
 
-def test_the_data_records_of_the_vector_carry_member_id_and_chunk_number(vector):
+def test_the_data_records_of_the_vector_carry_member_id_chunk_number_and_tag(vector):
     spec = spec_null(vector.read_bytes())
     for entry in spec.index.values():
         for number, ref in enumerate(entry.chunks):
@@ -524,6 +530,7 @@ def test_the_data_records_of_the_vector_carry_member_id_and_chunk_number(vector)
             plain = SpecZstd().open(body, b"")
             assert plain[:16] == entry.member_id
             assert struct.unpack(">Q", plain[16:24])[0] == number
+            assert plain[24:32] == ref.tag
 
 
 def test_the_scan_and_the_fast_path_agree_on_the_vector():
@@ -805,11 +812,13 @@ def test_the_documented_contexts_are_exactly_those_the_library_binds(tmp_path):
 @pytest.mark.parametrize(
     "wrong",
     [
-        lambda cid, mid, no: b"pycoffer/chunk\x00" + cid + mid + struct.pack(">Q", no + 1),
-        lambda cid, mid, no: b"pycoffer/chunk\x00" + bytes(16) + mid + struct.pack(">Q", no),
-        lambda cid, mid, no: b"pycoffer/chunk" + cid + mid + struct.pack(">Q", no),
+        lambda coffer, chunk: b"pycoffer/chunk\x00" + coffer + chunk[:16] + struct.pack(">Q", 1) + chunk[24:],
+        lambda coffer, chunk: b"pycoffer/chunk\x00" + coffer + chunk[:24] + bytes(8),
+        lambda coffer, chunk: b"pycoffer/chunk\x00" + bytes(16) + chunk,
+        lambda coffer, chunk: b"pycoffer/chunk" + coffer + chunk,
+        lambda coffer, chunk: b"pycoffer/chunk\x00" + coffer + chunk[:24],
     ],
-    ids=["chunk number", "coffer id", "no NUL"],
+    ids=["chunk number", "tag", "coffer id", "no NUL", "no tag"],
 )
 def test_a_context_differing_from_the_spec_fails_to_open(tmp_path, wrong: Callable, monkeypatch):
     path = tmp_path / "toy.coffer"
@@ -818,3 +827,39 @@ def test_a_context_differing_from_the_spec_fails_to_open(tmp_path, wrong: Callab
     monkeypatch.setitem(globals(), "chunk_context", wrong)
     with pytest.raises(FormatError, match="tag mismatch"):
         spec.read("a.txt")
+
+
+def test_a_record_left_by_an_abandoned_append_cannot_stand_in_for_the_committed_chunk(tmp_path):
+    path = tmp_path / "replay.coffer"
+    chunk = 256 * 1024
+    with Coffer.open(path, "w", type=TOY) as coffer:
+        coffer.write("log", b"A" * chunk)
+        coffer.flush()
+        with pytest.raises(RuntimeError), coffer.file("log", "ab") as stream:
+            stream.write(b"B" * chunk * 24)  # more than are sealed ahead: some reach the file
+            raise RuntimeError("the caller gives up")
+        coffer.append("log", b"C" * chunk * 24)
+    spec = toy_spec(path.read_bytes())
+    entry = spec.index["log"]
+    live = {ref.offset: (number, ref) for number, ref in enumerate(entry.chunks)}
+    dead = []
+    for offset, head, body in walk_records(spec.raw, spec.start):
+        if head.kind == 1 and offset not in live:
+            plain = SpecToyMac(CONTAINER_KEY).open(body, data_context(spec.header.coffer_id))
+            dead.append((offset, head.total, plain[:32]))
+    assert dead, "the abandoned append left no record to replay"
+    offset, total, dead_id = dead[0]
+    number = struct.unpack(">Q", dead_id[16:24])[0]
+    target = entry.chunks[number]
+    assert dead_id[:24] == chunk_id(entry.member_id, number, b"")  # same member, same position
+    assert dead_id[24:] != target.tag and total == target.stored
+    raw = bytearray(spec.raw)
+    raw[target.offset : target.offset + total] = spec.raw[offset : offset + total]
+    path.write_bytes(bytes(raw))
+    with pytest.raises(FormatError, match="belongs elsewhere"):
+        toy_spec(bytes(raw)).read("log")
+    with Coffer.open(path, "r", type=TOY) as coffer:
+        with pytest.raises(IntegrityError):
+            coffer.read("log")
+        with pytest.raises(IntegrityError):
+            coffer.verify()

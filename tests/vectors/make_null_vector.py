@@ -20,7 +20,9 @@ It writes, beside itself:
 
 The vectors are *frozen*: the tests check that today's code reads what was
 written when format version 1 was defined. Remake them only together with a
-new format version (and new file names), never to make a test pass. Coffer
+new format version (and new file names), never to make a test pass. (They
+were remade once under version 1, before any release, when chunk tags were
+added to the format in commit 92b6411.) Coffer
 ids, member ids and commit times are random or taken from the clock, so a
 remade vector never has the same bytes.
 """
@@ -251,7 +253,12 @@ def _dump_commit_body(d: _Dump, base: int, body: bytes, relative: bool) -> None:
                 d,
                 base + pos,
                 body[pos:],
-                [(8, f"chunk offset = {off}"), (4, f"stored length = {stored}"), (4, f"plain length = {plain}")],
+                [
+                    (8, f"chunk offset = {off}"),
+                    (4, f"stored length = {stored}"),
+                    (4, f"plain length = {plain}"),
+                    (8, "chunk tag (random)"),
+                ],
                 relative,
             )
     assert pos == len(body)
@@ -262,10 +269,10 @@ def _dump_data_plain(d: _Dump, base: int, plain: bytes, relative: bool) -> None:
         d,
         base,
         plain,
-        [(16, "member id"), (8, f"chunk number = {_u(plain, '>Q', 16)}")],
+        [(16, "member id"), (8, f"chunk number = {_u(plain, '>Q', 16)}"), (8, "chunk tag (random)")],
         relative,
     )
-    d.row(base + 24, plain[24:], f"member-layer output (plain): {plain[24:]!r}", relative=relative)
+    d.row(base + 32, plain[32:], f"member-layer output (plain): {plain[32:]!r}", relative=relative)
 
 
 def hex_example(raw: bytes) -> str:
