@@ -48,7 +48,7 @@ def setup() -> Path:
     if not STAMP.exists() or STAMP.read_text() != fingerprint:
         print("dev.py: installing pycoffer-core, its plugins and the test tools", flush=True)
         args = [str(_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        args += ["-e", f"{ROOT}[test]"]
+        args += ["-e", f"{ROOT}[test,crypto]"]
         for project in _projects()[1:]:
             args += ["-e", str(project)]
         subprocess.run(args, check=True)

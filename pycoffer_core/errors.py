@@ -99,3 +99,7 @@ class CofferBrokenError(CofferError, OSError):
     What was committed before is safe on disk; the open object no longer
     knows whether the last commit reached the disk, so it refuses to go on.
     """
+
+
+class MissingDependencyError(CofferError, ImportError):
+    """A feature needs an optional package that is not installed."""

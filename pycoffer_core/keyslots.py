@@ -27,11 +27,22 @@ import time
 import unicodedata
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
-
 from .errors import CofferError, IntegrityError, InvalidArgumentError, WrongKeyError
+from .optional import require
+
+_PURPOSE = "opening a coffer with a passphrase"
+
+
+def _argon2id(**params: object) -> object:
+    return require("cryptography.hazmat.primitives.kdf.argon2", _PURPOSE).Argon2id(**params)
+
+
+def _aesgcm(key: bytes) -> object:
+    return require("cryptography.hazmat.primitives.ciphers.aead", _PURPOSE).AESGCM(key)
+
+
+def _invalid_tag() -> type[Exception]:
+    return require("cryptography.exceptions", _PURPOSE).InvalidTag
 
 VERSION = 1
 _KDF = struct.Struct(">BIIB16s")  # version, memory KiB, iterations, lanes, salt
@@ -65,7 +76,7 @@ class KdfParams:
     salt: bytes
 
     def derive(self, password: bytes) -> bytes:
-        return Argon2id(
+        return _argon2id(
             salt=self.salt,
             length=32,
             iterations=self.iterations,
@@ -168,13 +179,13 @@ class KeySlots:
         for index, slot in enumerate(self.slots):
             try:
                 self._open_slot(kek, coffer_id, slot)
-            except InvalidTag:
+            except _invalid_tag():
                 continue
             return index
         return None
 
     def _open_slot(self, kek: bytes, coffer_id: bytes, slot: Slot) -> bytes:
-        return AESGCM(kek).decrypt(slot.nonce, slot.sealed, self._ad(coffer_id, slot.created))
+        return _aesgcm(kek).decrypt(slot.nonce, slot.sealed, self._ad(coffer_id, slot.created))
 
     def _ad(self, coffer_id: bytes, created: int) -> bytes:
         assert self.kdf is not None
@@ -189,7 +200,7 @@ class KeySlots:
             raise InvalidArgumentError("that passphrase already opens this coffer")
         created = int(time.time())
         nonce = os.urandom(12)
-        sealed = AESGCM(kek).encrypt(nonce, _encode_keys(keys), current._ad(coffer_id, created))
+        sealed = _aesgcm(kek).encrypt(nonce, _encode_keys(keys), current._ad(coffer_id, created))
         return KeySlots(kdf, (*self.slots, Slot(created, nonce, sealed)))
 
     def without_password(self, password: object, coffer_id: bytes) -> KeySlots:

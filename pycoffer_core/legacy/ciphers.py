@@ -16,14 +16,12 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-import nacl.exceptions
-import nacl.secret
-from cryptography.exceptions import InvalidTag
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives.ciphers.aead import AESOCB3
-
 from ..errors import InvalidArgumentError
+from ..optional import require
 from .records import AuthFailure
+
+_PURPOSE = "reading a coffer of the old pycoffer library"
+_NACL_KEY_SIZE = 32
 
 _TOKEN = re.compile(rb"gAAAAA[A-Za-z0-9_=-]+\Z")
 
@@ -52,7 +50,7 @@ def _fernet_hint(error: InvalidArgumentError, key: object) -> InvalidArgumentErr
 
 
 def _check_nacl(param: str, key: bytes) -> bytes:
-    if not isinstance(key, (bytes, bytearray)) or len(key) != nacl.secret.SecretBox.KEY_SIZE:
+    if not isinstance(key, (bytes, bytearray)) or len(key) != _NACL_KEY_SIZE:
         error = _key_error(param, key, "32 bytes")
         if isinstance(key, (bytes, bytearray)) and len(key) == 16:
             error = InvalidArgumentError(f"{error}; 16 bytes is the size of a bank coffer_key: is this a bank coffer?")
@@ -78,19 +76,21 @@ def _check_fernet(param: str, key: bytes) -> bytes:
 
 
 def _nacl(key: bytes) -> Callable[[bytes], bytes]:
-    box = nacl.secret.SecretBox(key)
+    box = require("nacl.secret", _PURPOSE).SecretBox(key)
+    crypto_error = require("nacl.exceptions", _PURPOSE).CryptoError
 
     def open_body(body: bytes) -> bytes:
         try:
             return bytes(box.decrypt(body))
-        except (nacl.exceptions.CryptoError, ValueError):
+        except (crypto_error, ValueError):
             raise AuthFailure("fails NaCl authentication") from None
 
     return open_body
 
 
 def _aes(key: bytes) -> Callable[[bytes], bytes]:
-    aead = AESOCB3(key)
+    aead = require("cryptography.hazmat.primitives.ciphers.aead", _PURPOSE).AESOCB3(key)
+    invalid_tag = require("cryptography.exceptions", _PURPOSE).InvalidTag
 
     def open_body(body: bytes) -> bytes:
         if len(body) < 31:
@@ -98,19 +98,20 @@ def _aes(key: bytes) -> Callable[[bytes], bytes]:
         tag, nonce, ciphertext = body[:16], body[16:31], body[31:]
         try:
             return aead.decrypt(nonce, ciphertext + tag, None)
-        except InvalidTag:
+        except invalid_tag:
             raise AuthFailure("fails AES-OCB authentication") from None
 
     return open_body
 
 
 def _fernet(key: bytes) -> Callable[[bytes], bytes]:
-    fernet = Fernet(key)
+    fernet_module = require("cryptography.fernet", _PURPOSE)
+    fernet, invalid_token = fernet_module.Fernet(key), fernet_module.InvalidToken
 
     def open_body(body: bytes) -> bytes:
         try:
             return fernet.decrypt(body)
-        except InvalidToken:
+        except invalid_token:
             raise AuthFailure("fails Fernet authentication") from None
 
     return open_body
