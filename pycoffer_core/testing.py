@@ -44,7 +44,9 @@ from .errors import (
 )
 from .container.framing import SLOT_COPY_SIZE
 from .keyslots import INSECURE_FAST_ENV, KdfLimitError
+from .errors import MissingDependencyError
 from .memberio import CHUNK_SIZE
+from .optional import require
 from .plugins import registered
 
 
@@ -916,9 +918,19 @@ class EncryptedCofferConformance(CofferConformance):
     # ---------------------------------------------------------- passphrases
 
     @pytest.fixture
-    def fast_kdf(self, monkeypatch):
-        """Tiny Argon2id parameters: the suite tests the logic, not the cost."""
+    def fast_kdf(self, monkeypatch, tmp_path):
+        """Tiny Argon2id parameters: the suite tests the logic, not the cost.
+
+        Without the optional ``cryptography`` package, passphrases can't
+        work: the fixture checks that they say so, then skips the test.
+        """
         monkeypatch.setenv(INSECURE_FAST_ENV, "1")
+        try:
+            require("cryptography.hazmat.primitives.kdf.argon2", "passphrases")
+        except MissingDependencyError:
+            with pytest.raises(MissingDependencyError, match=r"pycoffer-core\[crypto\]"):
+                Coffer.open(tmp_path / "p.coffer", "w", type=self.type_name, password="pw")
+            pytest.skip("passphrases need pycoffer-core[crypto] (checked that they say so)")
 
     def test_a_passphrase_opens_the_coffer_created_with_it(self, path, fast_kdf):
         with Coffer.open(path, "x", type=self.type_name, password="correct horse") as coffer:
