@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 
 import pyzstd
 
-from .errors import IntegrityError
+from .errors import CofferError, IntegrityError
 
 #: Compressed output must save at least this fraction, or the raw bytes are kept.
 MIN_SAVING = 1 / 32
@@ -87,6 +87,9 @@ class ZstdLayer(Layer):
         return compressor
 
     def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:
+        if len(data) > MAX_DECOMPRESSED:
+            # A reader would refuse to open it: refuse to write it.
+            raise CofferError(f"a record of {len(data)} bytes exceeds the {MAX_DECOMPRESSED}-byte cap")
         if compressible and len(data) >= 64:
             packed = self._compressor().compress(data, pyzstd.ZstdCompressor.FLUSH_FRAME)
             if len(packed) <= len(data) * (1 - MIN_SAVING):

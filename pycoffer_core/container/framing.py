@@ -118,7 +118,10 @@ def read_slot_area(fd: int, header_len: int) -> tuple[int, bytes]:
     intact = [copy for copy in copies if copy is not None]
     if not intact:
         raise IntegrityError("both copies of the key-slot area are damaged")
-    return max(intact)
+    if len(intact) == 2 and intact[0][0] == intact[1][0] and intact[0][1] != intact[1][1]:
+        # One generation is written with one content: two contents is tampering.
+        raise IntegrityError("the two key-slot copies disagree within one generation")
+    return max(intact, key=lambda copy: copy[0])
 
 
 def read_header(fd: int, file_size: int) -> tuple[FileHeader, int]:
@@ -137,6 +140,13 @@ def read_header(fd: int, file_size: int) -> tuple[FileHeader, int]:
     raw = os.pread(fd, length, 0)
     if zlib.crc32(raw[:-4]) != _CRC.unpack(raw[-4:])[0]:
         raise IntegrityError("coffer header is damaged (checksum mismatch)")
+    try:
+        return _parse_header(raw, epoch, coffer_id, length)
+    except (struct.error, IndexError):
+        raise IntegrityError("coffer header is damaged (fields run past its end)") from None
+
+
+def _parse_header(raw: bytes, epoch: int, coffer_id: bytes, length: int) -> tuple[FileHeader, int]:
     pos = _HEADER_FIXED.size
     name_len = raw[pos]
     try:

@@ -11,7 +11,8 @@ import struct
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, InvalidNameError
+from ..names import normalize
 
 MEMBER_ID_SIZE = 16
 
@@ -150,9 +151,14 @@ class _Reader:
     def name(self) -> str:
         (n,) = struct.unpack(">H", self.take(2))
         try:
-            return bytes(self.take(n)).decode("utf-8")
-        except UnicodeDecodeError:
-            raise IntegrityError("index record is malformed (member name)") from None
+            name = bytes(self.take(n)).decode("utf-8")
+            canonical = normalize(name)
+        except (UnicodeDecodeError, InvalidNameError):
+            canonical = None
+        if canonical != name:
+            # The writer only stores canonical names: anything else is forged.
+            raise IntegrityError("index record is malformed (member name)")
+        return name
 
     def chunks(self, count: int) -> tuple[Chunk, ...]:
         raw = self.take(count * _CHUNK.size)

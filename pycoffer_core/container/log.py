@@ -71,6 +71,12 @@ _COMMIT_CONTEXT = b"pycoffer/commit\x00"
 # member id, chunk number, chunk tag: what a chunk is sealed as (see index.Chunk)
 _CHUNK_ID = struct.Struct(">16sQ8s")
 _ZERO_SCAN_BLOCK = 1 << 16
+#: A commit whose data records hold more than this is made in two syncs: the
+#: data, then the commit record. A smaller one takes a single sync, and an
+#: open checks its data records whole (see ``_fresh_data_present``).
+PRESYNC_THRESHOLD = 1 << 20
+#: Power loss can leave never-written blocks of this size as zeros.
+_PAGE = 4096
 
 
 def fsync_dir(path: Path) -> None:
@@ -270,7 +276,14 @@ class LogContainer(Container):
             if end > size or end > zero_start:
                 break  # an incomplete record: the interrupted commit
             if head.kind in COMMIT_KINDS:
-                last = self._read_commit(offset)
+                try:
+                    last = self._read_commit(offset)
+                except WrongKeyError:
+                    raise
+                except IntegrityError:
+                    if end >= zero_start and self._holds_zero_page(offset, end):
+                        break  # the last record, partly never written: interrupted
+                    raise
             else:
                 trail = os.pread(self._fd, TRAIL_SIZE, end - TRAIL_SIZE)
                 if len(trail) < TRAIL_SIZE:
@@ -292,17 +305,44 @@ class LogContainer(Container):
             end = start
         return end
 
+    def _holds_zero_page(self, start: int, end: int) -> bool:
+        """Whether ``[start, end)`` covers a whole page of zeros: never written."""
+        first = -(-start // _PAGE) * _PAGE
+        for page in range(first, end - _PAGE + 1, _PAGE):
+            block = os.pread(self._fd, _PAGE, page)
+            if block.count(0) == _PAGE:
+                return True
+        return False
+
     def _fresh_data_present(self, commit: _Commit) -> bool:
         """Whether the chunks first written by ``commit`` reached the disk.
 
-        Checks each fresh record's head and trail: an all-zero one was never
-        written (power loss); a damaged non-zero one is damage.
+        A small commit was made durable by one sync together with its data,
+        so its data records are checked whole: one holding a page of zeros
+        was never written (power loss), any other damage is damage. A large
+        commit synced its data before writing its commit record, so a head
+        and a trail per record suffice.
         """
         start = commit.header.data_start
+        whole = commit.offset - start <= PRESYNC_THRESHOLD
         for op in commit.ops:
             chunks = op.new_chunks if op.code != OP_PUT else (op.entry.chunks if op.entry else ())
             for chunk in chunks:
                 if chunk.offset < start:
+                    continue
+                if whole:
+                    raw = _pread_exact(self._fd, chunk.stored_len, chunk.offset)
+                    try:
+                        framing.unframe(raw, chunk.offset)
+                    except IntegrityError:
+                        head, trail = raw[:HEAD_SIZE], raw[-TRAIL_SIZE:]
+                        if (
+                            head.count(0) == HEAD_SIZE
+                            or trail.count(0) == TRAIL_SIZE
+                            or self._holds_zero_page(chunk.offset, chunk.offset + chunk.stored_len)
+                        ):
+                            return False
+                        raise
                     continue
                 head = os.pread(self._fd, HEAD_SIZE, chunk.offset)
                 trail = os.pread(self._fd, TRAIL_SIZE, chunk.offset + chunk.stored_len - TRAIL_SIZE)
@@ -349,7 +389,11 @@ class LogContainer(Container):
                 raise IntegrityError(f"commit at offset {current.offset} has a bad back link")
             prev = self._read_commit(prev_offset)
             expected_checkpoint = prev.offset if prev.kind == KIND_CHECKPOINT else prev.header.checkpoint_offset
-            if prev.header.seq + 1 != current.header.seq or expected_checkpoint != current.header.checkpoint_offset:
+            if (
+                prev.header.seq + 1 != current.header.seq
+                or expected_checkpoint != current.header.checkpoint_offset
+                or current.header.data_start != prev.end
+            ):
                 raise IntegrityError(f"commit at offset {current.offset} does not follow its predecessor")
             chain.append(prev)
         checkpoint = chain[-1]
@@ -564,13 +608,22 @@ class LogContainer(Container):
                 seq, last.offset, checkpoint_offset, self._committed_end, header.time_ns
             )
             body = self._seal_commit(delta_header, ops, offset)
-            if self._delta_bytes + len(body) <= max(MIN_CHECKPOINT_BYTES, self._checkpoint_bytes):
+            if self._delta_bytes + OVERHEAD + len(body) <= max(MIN_CHECKPOINT_BYTES, self._checkpoint_bytes):
                 kind, header = KIND_COMMIT, delta_header
         if kind == KIND_CHECKPOINT:
             everything = [Op(OP_PUT, name, entry) for name, entry in sorted(self._entries.items())]
             body = self._seal_commit(header, everything, offset)
             ops = everything
         record = framing.frame(kind, body)
+        try:
+            if offset - self._committed_end > PRESYNC_THRESHOLD:
+                os.fdatasync(self._fd)  # the data first: see PRESYNC_THRESHOLD
+        except OSError as exc:
+            self._broken = exc
+            raise CofferBrokenError(
+                f"{self.path}: the commit's data could not be made durable ({exc}); "
+                "close the coffer and open it again"
+            ) from exc
         self._append(record)
         try:
             os.fdatasync(self._fd)

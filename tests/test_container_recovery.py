@@ -1,0 +1,108 @@
+"""How the log container tells an interrupted commit from damage, at the edges."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+
+import pytest
+
+from pycoffer_core import Coffer, IntegrityError
+from pycoffer_core.container import framing, log
+from pycoffer_core.container.index import CommitHeader, MemberEntry, Op, OP_PUT, decode_commit, encode_commit
+
+
+def _two_commits(path, second: bytes):
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("a", b"first")
+    size = path.stat().st_size
+    with Coffer.open(path, "a", type="null") as coffer:
+        coffer.write("b", second)
+    return size
+
+
+def test_a_never_written_page_inside_the_last_small_commit_falls_back_to_the_commit_before(tmp_path):
+    path = tmp_path / "c.coffer"
+    before = _two_commits(path, os.urandom(200_000))
+    data = bytearray(path.read_bytes())
+    page = (before // 4096 + 3) * 4096  # a whole page inside the new member's record
+    data[page : page + 4096] = bytes(4096)
+    path.write_bytes(bytes(data))
+    with Coffer.open(path, "r", type="null") as coffer:
+        assert [i.name for i in coffer.getmembers()] == ["a"]
+
+
+def test_a_damaged_byte_inside_the_last_small_commit_is_damage(tmp_path):
+    path = tmp_path / "c.coffer"
+    before = _two_commits(path, os.urandom(200_000))
+    data = bytearray(path.read_bytes())
+    data[before + 50_000] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError):
+        Coffer.open(path, "r", type="null")
+
+
+def test_a_never_written_page_inside_the_last_commit_record_is_an_interrupted_commit(tmp_path):
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        for i in range(3000):  # a checkpoint of well over a page
+            coffer.write(f"member-{i:05d}-{os.urandom(8).hex()}", b"")
+    with Coffer.open(path, "a", type="null") as coffer:
+        coffer.compact()  # one checkpoint record spanning many pages, ending the file
+    data = bytearray(path.read_bytes())
+    page = (len(data) - 3 * 4096) // 4096 * 4096
+    data[page : page + 4096] = bytes(4096)
+    path.write_bytes(bytes(data))
+    # The compacted file has no earlier commit to fall back to: nothing complete.
+    with pytest.raises(IntegrityError, match="no complete commit"):
+        Coffer.open(path, "r", type="null")
+
+
+def test_a_large_commit_syncs_its_data_before_its_commit_record(tmp_path, monkeypatch):
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("a", b"1")
+    syncs = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (syncs.append(fd), real(fd))[1])
+    with Coffer.open(path, "a", type="null") as coffer:
+        coffer.write("small", b"x" * 1000)
+        coffer.flush()
+        assert len(syncs) == 1
+        coffer.write("big", os.urandom(log.PRESYNC_THRESHOLD + 1))
+        coffer.flush()
+        assert len(syncs) == 3
+
+
+def test_a_header_whose_fields_run_past_its_end_is_integrity_error(tmp_path):
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null"):
+        pass
+    data = bytearray(path.read_bytes())
+    length = struct.unpack_from(">H", data, 10)[0]
+    data[32] = 250  # the type name's length, far past the header
+    data[length - 4 : length] = struct.pack(">I", zlib.crc32(bytes(data[: length - 4])))
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="coffer header is damaged"):
+        Coffer.type_of(path)
+
+
+@pytest.mark.parametrize("name", ["../evil", "/abs", "a//b", "a\\b"])
+def test_an_index_naming_a_member_the_writer_would_refuse_is_forged(name):
+    header = CommitHeader(1, 0, 0, 0, 0)
+    body = encode_commit(header, [Op(OP_PUT, name, MemberEntry(name, bytes(16), 0, 0))])
+    with pytest.raises(IntegrityError, match="member name"):
+        decode_commit(body)
+
+
+def test_two_intact_key_slot_copies_of_one_generation_that_disagree_are_tampering(tmp_path):
+    path = tmp_path / "slots"
+    header_len = 0
+    path.write_bytes(framing.encode_slot_copy(3, b"one") + framing.encode_slot_copy(3, b"two"))
+    with open(path, "rb") as f:
+        with pytest.raises(IntegrityError, match="generation"):
+            framing.read_slot_area(f.fileno(), header_len)
+    path.write_bytes(framing.encode_slot_copy(3, b"one") + framing.encode_slot_copy(4, b"two"))
+    with open(path, "rb") as f:
+        assert framing.read_slot_area(f.fileno(), header_len) == (4, b"two")
