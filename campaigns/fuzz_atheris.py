@@ -67,10 +67,14 @@ def _setup(corpus: Path | None) -> tuple[list[str], dict[str, dict[str, bytes]]]
 
 
 def main() -> None:
-    corpus = next((Path(a) for a in sys.argv[1:] if not a.startswith("-") and Path(a).is_dir()), None)
-    if corpus is None and not any(not a.startswith("-") for a in sys.argv[1:]):
-        corpus = Path(tempfile.mkdtemp(prefix="pycoffer-fuzz-corpus-"))
+    paths = [Path(a) for a in sys.argv[1:] if not a.startswith("-")]
+    if not paths:
+        corpus: Path | None = Path(tempfile.mkdtemp(prefix="pycoffer-fuzz-corpus-"))
         sys.argv.append(str(corpus))
+    elif paths[0].is_file():
+        corpus = None  # replaying inputs (crash files)
+    else:
+        corpus = paths[0]  # made if missing, and seeded
     types, keys = _setup(corpus)
     work = Path(tempfile.mkdtemp(prefix="pycoffer-fuzz-"))
     target = work / "input.coffer"

@@ -33,6 +33,8 @@ from pycoffer_core.container import framing
 EXAMPLES = int(os.environ.get("PYCOFFER_FUZZ_EXAMPLES", "40"))
 #: Traced memory allowed per example, beyond a few times the file's size.
 MEMORY_BOUND = 48 << 20
+#: The bounded run is the same examples every time (no flaky CI); campaigns set this to 1.
+RANDOM = os.environ.get("PYCOFFER_RELIABILITY_RANDOM") == "1"
 TIME_BOUND = 10.0
 _PRISTINE: dict[str, tuple[bytes, dict]] = {}
 
@@ -108,14 +110,16 @@ def mutate(data: bytearray, mutations: list) -> bytearray:
     return data
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+          derandomize=not RANDOM)
 @given(mutations=st.lists(st.one_of(blind, blind, aware), min_size=1, max_size=4))
 def test_mutated_coffers_raise_only_coffer_errors_fast_and_in_bounded_memory(tmp_path, type_name, mutations):
     data, keys = pristine(type_name, tmp_path)
     run_bounded(tmp_path / "fuzzed.coffer", type_name, keys, bytes(mutate(bytearray(data), mutations)))
 
 
-@settings(max_examples=max(1, EXAMPLES // 3), deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(max_examples=max(1, EXAMPLES // 3), deadline=None, suppress_health_check=list(HealthCheck), database=None,
+          derandomize=not RANDOM)
 @given(noise=st.binary(max_size=12_000), keep=st.sampled_from(["nothing", "header", "header and slots"]))
 def test_random_files_raise_only_coffer_errors(tmp_path, type_name, noise, keep):
     data, keys = pristine(type_name, tmp_path)
