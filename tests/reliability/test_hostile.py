@@ -87,12 +87,12 @@ def test_extracting_a_hostile_index_never_writes_outside_the_destination(tmp_pat
     dest = tmp_path / "box" / "dest"
     dest.mkdir(parents=True)
     before = sorted(p for p in tmp_path.rglob("*"))
-    with Coffer.open(path, "r", type=type_name, **keys) as coffer:
-        assert name in [info.name for info in coffer.getmembers()]
-        try:
+    written: list[str] = []
+    try:  # refused when the index is read, or when the member is extracted
+        with Coffer.open(path, "r", type=type_name, **keys) as coffer:
             written = coffer.extractall(dest)
-        except CofferError:
-            written = []
+    except CofferError:
+        pass
     after = sorted(p for p in tmp_path.rglob("*"))
     created = [p for p in after if p not in before]
     assert all(p.resolve().is_relative_to(dest.resolve()) for p in created), created
