@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyzstd
 
@@ -24,6 +26,23 @@ MIN_SAVING = 1 / 32
 #: reader allocate without bound (a chunk is 256 KiB; an index of 256 MiB
 #: holds millions of members).
 MAX_DECOMPRESSED = 256 << 20
+
+_limit = threading.local()
+
+
+@contextmanager
+def decompression_limit(max_bytes: int) -> Iterator[None]:
+    """Tighten the decompression cap for what this thread opens inside the block.
+
+    The container knows what a record can hold (a chunk, or an index whose
+    random ids keep it from compressing much); a layer does not.
+    """
+    previous = getattr(_limit, "max_bytes", None)
+    _limit.max_bytes = min(max_bytes, MAX_DECOMPRESSED)
+    try:
+        yield
+    finally:
+        _limit.max_bytes = previous
 
 
 class Layer(ABC):
@@ -101,13 +120,14 @@ class ZstdLayer(Layer):
         if flag == _RAW:
             return bytes(payload)
         if flag == _ZSTD:
+            cap = getattr(_limit, "max_bytes", None) or MAX_DECOMPRESSED
             decompressor = pyzstd.ZstdDecompressor()
             try:
-                plain = decompressor.decompress(payload, MAX_DECOMPRESSED + 1)
+                plain = decompressor.decompress(payload, cap + 1)
             except pyzstd.ZstdError as exc:
                 raise IntegrityError(f"compressed data is damaged: {exc}") from None
-            if len(plain) > MAX_DECOMPRESSED:
-                raise IntegrityError("compressed data claims more than the decompression cap")
+            if len(plain) > cap:
+                raise IntegrityError(f"compressed data claims more than the decompression cap ({cap} bytes)")
             if not decompressor.eof or decompressor.unused_data:
                 raise IntegrityError("compressed data is truncated or has trailing bytes")
             return plain

@@ -106,3 +106,13 @@ def test_two_intact_key_slot_copies_of_one_generation_that_disagree_are_tamperin
     path.write_bytes(framing.encode_slot_copy(3, b"one") + framing.encode_slot_copy(4, b"two"))
     with open(path, "rb") as f:
         assert framing.read_slot_area(f.fileno(), header_len) == (4, b"two")
+
+
+def test_an_index_that_compresses_beyond_the_readers_cap_is_stored_so_it_still_opens(tmp_path):
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        for i in range(700):  # long, repetitive names: an index that compresses enormously
+            coffer.write(("x" * 250 + "/") * 8 + f"{i}", b"")
+    with Coffer.open(path, "r", type="null") as coffer:
+        assert len(coffer.getmembers()) == 700
+        coffer.verify()

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..layers import decompression_limit
 from ..errors import (
     CofferBrokenError,
     CofferExistsError,
@@ -77,6 +78,17 @@ _ZERO_SCAN_BLOCK = 1 << 16
 PRESYNC_THRESHOLD = 1 << 20
 #: Power loss can leave never-written blocks of this size as zeros.
 _PAGE = 4096
+#: What one data record may decompress to: a chunk (256 KiB written; up to
+#: 1 MiB read) and the layers' framing.
+MAX_CHUNK_RECORD = (1 << 20) + 4096
+#: An index decompresses to at most this many times its stored size (its
+#: random member ids and chunk tags keep real ones far below), and never
+#: past 1 MiB less than that: a tiny record can't ask for hundreds of MiB.
+INDEX_EXPANSION = 64
+
+
+def _index_cap(stored: int) -> int:
+    return max(1 << 20, INDEX_EXPANSION * stored)
 
 
 def fsync_dir(path: Path) -> None:
@@ -365,7 +377,8 @@ class LogContainer(Container):
             raise IntegrityError(f"commit record at offset {offset} is damaged or missing")
         kind, body = framing.unframe(_pread_exact(self._fd, head.total, offset), offset)
         try:
-            plain = self._container_layer.open(body, self._commit_context(offset))
+            with decompression_limit(_index_cap(len(body))):
+                plain = self._container_layer.open(body, self._commit_context(offset))
         except IntegrityError as exc:
             raise self._auth_error(f"commit record at offset {offset}", exc) from None
         header, ops = decode_commit(plain)
@@ -506,11 +519,12 @@ class LogContainer(Container):
 
     def _open_data(self, body: bytes) -> tuple[bytes, bytes]:
         """Open a data record's body: its chunk id and its plaintext."""
-        plain = self._container_layer.open(body, self._data_context())
-        chunk_id = plain[: _CHUNK_ID.size]
-        if len(chunk_id) != _CHUNK_ID.size:
-            raise IntegrityError("member data record is too short")
-        return chunk_id, self._member_layer.open(plain[_CHUNK_ID.size :], self._chunk_context(chunk_id))
+        with decompression_limit(MAX_CHUNK_RECORD):
+            plain = self._container_layer.open(body, self._data_context())
+            chunk_id = plain[: _CHUNK_ID.size]
+            if len(chunk_id) != _CHUNK_ID.size:
+                raise IntegrityError("member data record is too short")
+            return chunk_id, self._member_layer.open(plain[_CHUNK_ID.size :], self._chunk_context(chunk_id))
 
     def _append(self, record: bytes) -> int:
         offset = self._write_end
@@ -654,9 +668,13 @@ class LogContainer(Container):
     def _seal_commit(
         self, header: CommitHeader, ops: list[Op], offset: int, epoch: int | None = None
     ) -> bytes:
-        return self._container_layer.seal(
-            encode_commit(header, ops), self._commit_context(offset, epoch)
-        )
+        encoded = encode_commit(header, ops)
+        context = self._commit_context(offset, epoch)
+        body = self._container_layer.seal(encoded, context)
+        if len(encoded) > _index_cap(len(body)):
+            # Compresses better than a reader accepts (see INDEX_EXPANSION): store it raw.
+            body = self._container_layer.seal(encoded, context, compressible=False)
+        return body
 
     def _publish_new_file(self) -> None:
         """First commit of a new coffer: move it into place, atomically."""

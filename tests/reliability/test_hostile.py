@@ -304,7 +304,6 @@ REL_6 = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=REL_6)
 def test_a_tiny_null_coffer_cannot_make_its_reader_allocate_hundreds_of_megabytes(tmp_path):
     import pyzstd
 
