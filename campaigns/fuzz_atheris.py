@@ -80,6 +80,10 @@ def main() -> None:
     target = work / "input.coffer"
     bound = MEMORY_MB << 20
 
+    # Traced once for the whole run: starting and stopping tracemalloc for each input
+    # leaks about 16 KiB of its own each time (1.7 GiB after 120,000 inputs).
+    tracemalloc.start()
+
     def test_one_input(data: bytes) -> None:
         if not data:
             return
@@ -88,12 +92,10 @@ def main() -> None:
         target.write_bytes(body)
         for stale in work.glob(".input.coffer.*"):
             stale.unlink()
-        tracemalloc.start()
-        try:
-            harness.exercise_file(target, name, keys[name])
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        harness.exercise_file(target, name, keys[name])
+        peak = tracemalloc.get_traced_memory()[1] - before
         if peak > bound + 4 * len(body):
             raise MemoryError(f"{name}: a {len(body)}-byte file made the reader allocate {peak >> 20} MiB")
 
