@@ -599,6 +599,7 @@ class LogContainer(Container):
         self._check_writable()
         ops = self._pending_ops()
         if not ops and self._tmp_path is None:
+            self._undo.clear()  # changes that cancel out
             return self.seq
         if self._backup_pending:
             self._write_backup()
@@ -772,8 +773,9 @@ class LogContainer(Container):
 
     def compact(self) -> None:
         self._check_writable()
-        if self._undo or self._tmp_path is not None:
+        if self._pending_ops() or self._tmp_path is not None:
             raise RuntimeError("compact() needs every change committed first")
+        self._undo.clear()  # only changes that cancel out (a member made and deleted)
         if self._backup_pending:
             self._write_backup()
         header = FileHeader(self._header.coffer_id, self._header.epoch + 1, self._header.type_name, self._header.params)

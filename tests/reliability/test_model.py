@@ -219,7 +219,6 @@ def test_random_api_sequences_agree_with_a_dict(type_name, fast_kdf):
 REL_7 = "REL-7: a member created and deleted between commits makes compact() raise RuntimeError"
 
 
-@pytest.mark.xfail(strict=True, reason=REL_7)
 def test_compacting_after_a_member_was_created_and_deleted_uncommitted(tmp_path, type_name):
     keys = Coffer.gen_params(type_name)
     path = tmp_path / "c.coffer"
