@@ -207,6 +207,16 @@ def test_keys_add_list_and_remove(aead_coffer):
     assert opens_with(aead_coffer, "second")
 
 
+def test_keys_remove_by_slot_revokes_a_forgotten_passphrase(aead_coffer):
+    assert run("keys", aead_coffer, "add", env=with_passphrase(PYCOFFER_NEW_PASSPHRASE="known")).exit_code == 0
+    result = run("keys", aead_coffer, "remove", "--slot", "0", env=with_passphrase("known"))
+    assert result.exit_code == 0, result.stderr
+    assert not opens_with(aead_coffer, PASSPHRASE)
+    assert opens_with(aead_coffer, "known")
+    assert_one_line_error(run("keys", aead_coffer, "remove", "--slot", "0", env=with_passphrase("known")), "last")
+    assert_one_line_error(run("keys", aead_coffer, "remove", "--slot", "7", env=with_passphrase("known")), "slot")
+
+
 def test_keys_remove_refuses_the_last_passphrase(aead_coffer):
     assert_one_line_error(run("keys", aead_coffer, "remove", env=with_passphrase()), "last passphrase")
     assert opens_with(aead_coffer, PASSPHRASE)

@@ -113,16 +113,33 @@ def keys_add(key_file: Path | None) -> None:
 
 
 @keys.command("remove")
+@click.option(
+    "--slot",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Remove key slot N (see 'keys FILE list') without its passphrase, for a "
+    "forgotten one; the coffer is opened with another passphrase or --key-file.",
+)
 @key_file_option
-def keys_remove(key_file: Path | None) -> None:
+def keys_remove(slot: int | None, key_file: Path | None) -> None:
     """Stop a passphrase from opening the coffer.
 
     Asks for the passphrase to remove (or reads PYCOFFER_PASSPHRASE). The
     coffer is opened with it, or with --key-file if given. Removing the last
     passphrase is refused unless the coffer is opened with its key file.
+    With --slot N, removes slot N instead, opening the coffer with any
+    passphrase it knows (or --key-file).
+
+    \b
+      pycoffer keys vault.coffer remove --slot 0    # a passphrase nobody remembers
     """
     coffer = _coffer()
     _require_keys(coffer)
+    if slot is not None:
+        with opened(coffer, "a", key_file=key_file) as store:
+            store.remove_key_slot(slot)
+        note(f"removed key slot {slot} from {coffer}")
+        return
     doomed, _ = passphrases.existing(f"Passphrase to remove from {coffer}")
     with opened(coffer, "a", key_file=key_file, passphrase=None if key_file else doomed) as store:
         store.remove_password(doomed)
