@@ -262,6 +262,8 @@ class Coffer:
                         self._commit()
                         if container.should_compact():
                             self._compact()
+                        elif container.wants_checkpoint():
+                            self._commit(checkpoint=True)
                     else:
                         self._discard()
             finally:
@@ -371,15 +373,17 @@ class Coffer:
             if self._mode != "r":
                 self._commit()
 
-    def _commit(self, *, compaction: bool = False) -> None:
+    def _commit(self, *, compaction: bool = False, checkpoint: bool = False) -> None:
         container = self._require(write=True)
-        if not compaction and not container.needs_commit():
+        if not (compaction or checkpoint) and not container.needs_commit():
             return
         changed, deleted = container.pending()
         event = CommitEvent(self._path, self.type, container.seq + 1, changed, deleted, compaction)
         plugins.before_commit(event)
         if compaction:
             container.compact()
+        elif checkpoint:
+            container.commit(checkpoint=True)
         else:
             container.commit()
         plugins.after_commit(event)

@@ -116,3 +116,17 @@ def test_an_index_that_compresses_beyond_the_readers_cap_is_stored_so_it_still_o
     with Coffer.open(path, "r", type="null") as coffer:
         assert len(coffer.getmembers()) == 700
         coffer.verify()
+
+
+def test_closing_after_many_deltas_writes_a_checkpoint_so_the_next_open_replays_few(tmp_path):
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null", auto_flush=True) as coffer:
+        for i in range(log.CLOSE_CHECKPOINT_DELTAS + 5):
+            coffer.write(f"m{i}", b"x")
+    with Coffer.open(path, "a", type="null") as coffer:
+        assert coffer._container._deltas_since_checkpoint == 0  # white-box: what open replays
+        assert len(coffer.getmembers()) == log.CLOSE_CHECKPOINT_DELTAS + 5
+        coffer.write("few", b"y")
+        coffer.flush()
+    with Coffer.open(path, "r", type="null") as coffer:
+        assert coffer._container._deltas_since_checkpoint == 1  # a few deltas: no checkpoint at close

@@ -137,9 +137,9 @@ def test_a_container_plugin_chooses_the_container(tmp_path):
     commits = []
 
     class CountingContainer(LogContainer):
-        def commit(self) -> int:
+        def commit(self, **options) -> int:
             commits.append(self.path.name)
-            return super().commit()
+            return super().commit(**options)
 
     class ContainerPlugin:
         @hookimpl

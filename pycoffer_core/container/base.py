@@ -132,8 +132,16 @@ class Container(ABC):
         """True if :meth:`commit` would write anything."""
 
     @abstractmethod
-    def commit(self) -> int:
-        """Make the pending changes durable, atomically; return the commit number."""
+    def commit(self, *, checkpoint: bool = False) -> int:
+        """Make the pending changes durable, atomically; return the commit number.
+
+        ``checkpoint``: commit even with nothing pending, writing the whole
+        index (see :meth:`wants_checkpoint`).
+        """
+
+    def wants_checkpoint(self) -> bool:
+        """True if a checkpoint at close would make the next open cheaper."""
+        return False
 
     @abstractmethod
     def discard(self, *, keep_bytes: bool = False) -> None:

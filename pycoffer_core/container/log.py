@@ -62,6 +62,9 @@ from .index import (
 MAX_DELTAS = 1024
 #: ... or once the deltas outgrow the last checkpoint (and at least this many bytes).
 MIN_CHECKPOINT_BYTES = 64 * 1024
+#: A coffer closed with at least this many deltas since its last checkpoint
+#: gets one more: the next open then replays few deltas.
+CLOSE_CHECKPOINT_DELTAS = 32
 #: ``should_compact``: dead space above this fraction of a file above this size.
 COMPACT_DEAD_FRACTION = 0.5
 COMPACT_MIN_FILE = 1 << 20
@@ -81,6 +84,8 @@ _PAGE = 4096
 #: What one data record may decompress to: a chunk (256 KiB written; up to
 #: 1 MiB read) and the layers' framing.
 MAX_CHUNK_RECORD = (1 << 20) + 4096
+#: What one data record may take on disk (a chunk and the layers' overhead).
+MAX_STORED_CHUNK = 2 << 20
 #: An index decompresses to at most this many times its stored size (its
 #: random member ids and chunk tags keep real ones far below), and never
 #: past 1 MiB less than that: a tiny record can't ask for hundreds of MiB.
@@ -329,42 +334,31 @@ class LogContainer(Container):
     def _fresh_data_present(self, commit: _Commit) -> bool:
         """Whether the chunks first written by ``commit`` reached the disk.
 
-        A small commit was made durable by one sync together with its data,
-        so its data records are checked whole: one holding a page of zeros
-        was never written (power loss), any other damage is damage. A large
-        commit synced its data before writing its commit record, so a head
-        and a trail per record suffice.
+        A large commit synced its data before writing its commit record, so
+        its data is there if the record is. A small one was made durable by
+        one sync together with its data, so its data records are checked
+        whole: one whose head or trail is zeros, or that holds a page of
+        zeros, was never written (power loss); any other damage is damage.
         """
         start = commit.header.data_start
-        whole = commit.offset - start <= PRESYNC_THRESHOLD
+        if commit.offset - start > PRESYNC_THRESHOLD:
+            return True
         for op in commit.ops:
             chunks = op.new_chunks if op.code != OP_PUT else (op.entry.chunks if op.entry else ())
             for chunk in chunks:
                 if chunk.offset < start:
                     continue
-                if whole:
-                    raw = _pread_exact(self._fd, chunk.stored_len, chunk.offset)
-                    try:
-                        framing.unframe(raw, chunk.offset)
-                    except IntegrityError:
-                        head, trail = raw[:HEAD_SIZE], raw[-TRAIL_SIZE:]
-                        if (
-                            head.count(0) == HEAD_SIZE
-                            or trail.count(0) == TRAIL_SIZE
-                            or self._holds_zero_page(chunk.offset, chunk.offset + chunk.stored_len)
-                        ):
-                            return False
-                        raise
-                    continue
-                head = os.pread(self._fd, HEAD_SIZE, chunk.offset)
-                trail = os.pread(self._fd, TRAIL_SIZE, chunk.offset + chunk.stored_len - TRAIL_SIZE)
-                if head.count(0) == len(head) or trail.count(0) == len(trail):
-                    return False
-                parsed = framing.parse_head(head)
-                if parsed is None or parsed.total != chunk.stored_len or parsed.kind != KIND_DATA:
-                    raise IntegrityError(f"record at offset {chunk.offset} is damaged (header)")
-                if not framing.trail_ok(trail, parsed.body_len):
-                    raise IntegrityError(f"record at offset {chunk.offset} is damaged (trail)")
+                raw = _pread_exact(self._fd, chunk.stored_len, chunk.offset)
+                try:
+                    framing.unframe(raw, chunk.offset)
+                except IntegrityError:
+                    if (
+                        raw[:HEAD_SIZE].count(0) == HEAD_SIZE
+                        or raw[-TRAIL_SIZE:].count(0) == TRAIL_SIZE
+                        or self._holds_zero_page(chunk.offset, chunk.offset + chunk.stored_len)
+                    ):
+                        return False
+                    raise
         return True
 
     def _commit_context(self, offset: int, epoch: int | None = None) -> bytes:
@@ -546,7 +540,11 @@ class LogContainer(Container):
         """Read, check and open one chunk from the file open on ``fd``."""
         if fd < 0:
             raise IntegrityError("the coffer is closed")
-        raw = _pread_exact(fd, chunk.stored_len, chunk.offset)
+        if chunk.stored_len > MAX_STORED_CHUNK:
+            raise IntegrityError(f"record at offset {chunk.offset} claims {chunk.stored_len} bytes")
+        raw = os.pread(fd, chunk.stored_len, chunk.offset)  # bounded above: no fstat needed
+        if len(raw) != chunk.stored_len:
+            raise IntegrityError(f"coffer is truncated: record expected at offset {chunk.offset}")
         kind, body = framing.unframe(raw, chunk.offset)
         if kind != KIND_DATA:
             raise IntegrityError(f"record at offset {chunk.offset} is not member data")
@@ -595,10 +593,17 @@ class LogContainer(Container):
     def needs_commit(self) -> bool:
         return self._tmp_path is not None or bool(self._pending_ops())
 
-    def commit(self) -> int:
+    def wants_checkpoint(self) -> bool:
+        return (
+            self._writable
+            and not self._broken
+            and self._deltas_since_checkpoint >= CLOSE_CHECKPOINT_DELTAS
+        )
+
+    def commit(self, *, checkpoint: bool = False) -> int:
         self._check_writable()
         ops = self._pending_ops()
-        if not ops and self._tmp_path is None:
+        if not ops and self._tmp_path is None and not checkpoint:
             self._undo.clear()  # changes that cancel out
             return self.seq
         if self._backup_pending:
@@ -615,7 +620,7 @@ class LogContainer(Container):
         )
         kind = KIND_CHECKPOINT
         body = b""
-        if last is not None and self._deltas_since_checkpoint < MAX_DELTAS:
+        if last is not None and not checkpoint and self._deltas_since_checkpoint < MAX_DELTAS:
             checkpoint_offset = (
                 last.offset if last.kind == KIND_CHECKPOINT else last.header.checkpoint_offset
             )
