@@ -1,9 +1,9 @@
 """2. I/O faults, for every type: each write, sync, rename and truncate fails in turn.
 
-``tests/test_io_faults.py`` does this for ``test-aead`` with the coffer closed
-after the fault. Here every type runs the same small scenarios, and a second
-scenario keeps using the coffer after a fault, as a program that catches the
-error would, which is where a fault can be silently absorbed:
+Every type runs small scenarios closed after the fault (create, write,
+append, delete, compact, change passphrase), and a second family keeps using
+the coffer after a fault, as a program that catches the error would, which
+is where a fault can be silently absorbed:
 
 - a call that raises a plain ``OSError`` failed cleanly: it must have no
   effect, now or at a later commit;

@@ -1,7 +1,6 @@
 """5. Fuzzing the parser: damaged or hostile files give CofferError, fast, in bounded memory.
 
-``tests/test_fuzz_parser.py`` mutates a ``null`` coffer blindly. Here every
-type is fuzzed, with blind mutations (flip, cut, insert, zero, duplicate or
+Every type is fuzzed, with blind mutations (flip, cut, insert, zero, duplicate or
 drop a record) and with structure-aware ones that rewrite a record head's
 kind, flags or length and fix its CRC up, so the mutated file gets past the
 framing checks into the parser. Each example opens the file read-only, lists,
