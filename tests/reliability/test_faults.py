@@ -30,6 +30,8 @@ import pytest
 import harness
 from pycoffer_core import Coffer, CofferBrokenError, CofferError
 
+from .conftest import ALL_TYPES
+
 FAULTY = ("pwrite", "write", "fdatasync", "fsync", "replace", "rename", "ftruncate", "link", "open", "unlink")
 FULL = os.environ.get("PYCOFFER_RELIABILITY_FULL") == "1"
 PASSWORD = "fault-passphrase"
@@ -124,10 +126,16 @@ def _run_in(path: Path, type_name: str, change: Callable[[Coffer], None]) -> Non
         change(coffer)
 
 
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_each_fault_reaches_the_caller_and_leaves_a_committed_state(tmp_path, monkeypatch, fast_kdf, type_name, scenario):
-    if scenario == "change passphrase" and not harness.has_keys(type_name):
-        pytest.skip(f"type {type_name!r} has no keys, so no passphrase")  # not a failure: nothing to test
+def _cases() -> list[tuple[str, str]]:
+    """Every type with every scenario (a type without keys has no passphrase to change)."""
+    keyed = {name: name == harness.AEAD or harness.has_keys(name) for name in ALL_TYPES}
+    return [(t, sc) for t in ALL_TYPES for sc in SCENARIOS if sc != "change passphrase" or keyed[t]]
+
+
+@pytest.mark.parametrize(("type_name", "scenario"), _cases())
+def test_each_fault_reaches_the_caller_and_leaves_a_committed_state(request, tmp_path, monkeypatch, fast_kdf, type_name, scenario):
+    if type_name == harness.AEAD:
+        request.getfixturevalue("aead_type")
     run = SCENARIOS[scenario]
     passwords = (PASSWORD, PASSWORD + "2")
     pristine = None if scenario == "create" else _pristine(tmp_path, type_name)
