@@ -579,24 +579,30 @@ class Coffer:
         _check_data(data, arcname, "write")
         with self._guard:
             writer = self._writer(arcname, append=False, mtime_ns=_check_mtime(mtime_ns))
-            self._fill(writer, data)
+            self._fill(writer, (data,))
 
     def append(self, arcname: str, data: bytes) -> None:
         """Add ``data`` at the end of a member (created if missing)."""
         _check_data(data, arcname, "append")
         with self._guard:
             writer = self._writer(arcname, append=True)
-            self._fill(writer, data)
+            self._fill(writer, (data,))
 
-    def _fill(self, writer: MemberWriter, data: bytes | bytearray | memoryview) -> None:
+    def _fill(self, writer: MemberWriter, blocks: Iterable[bytes | bytearray | memoryview]) -> None:
+        """Write ``blocks`` and finish the member; on any error leave it as it was."""
         try:
-            writer.write(data)
+            for block in blocks:
+                writer.write(block)
         except BaseException:
-            writer.abort()
-            writer.close()
-            self._writers.discard(writer)
+            self._abandon(writer)
             raise
         writer.close()
+
+    def _abandon(self, writer: MemberWriter) -> None:
+        writer.abort()
+        writer.close()
+        with self._guard:
+            self._writers.discard(writer)
 
     def writelines(self, arcname: str, lines: Iterable[str], encoding: str = "utf-8") -> None:
         """Write ``lines`` as a text member, each followed by a newline."""
@@ -651,9 +657,8 @@ class Coffer:
             yield stream
         except BaseException:
             writer.abort()
-            stream.close()
-            with self._guard:
-                self._writers.discard(writer)
+            stream.close()  # flushes into the aborted writer, which drops it
+            self._abandon(writer)
             raise
         stream.close()
 
@@ -737,15 +742,7 @@ class Coffer:
         with open(path, "rb") as source:
             stat = os.fstat(source.fileno())
             writer = self._writer(name, append=False, mtime_ns=stat.st_mtime_ns, commit=False)
-            try:
-                while block := source.read(_COPY_BLOCK):
-                    writer.write(block)
-            except BaseException:
-                writer.abort()
-                writer.close()
-                self._writers.discard(writer)
-                raise
-            writer.close()
+            self._fill(writer, iter(lambda: source.read(_COPY_BLOCK), b""))
 
     def extract(self, arcname: str, path: str | os.PathLike[str] = ".") -> list[str]:
         """Write a member, or every member under a directory prefix, as ``path/arcname``.
