@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 import random
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -188,19 +186,6 @@ def snapshot(path: Path, type_name: str, *, mode: str = "r", verify: bool = True
         if verify:
             coffer.verify()
         return read_state(coffer)
-
-
-@contextmanager
-def env(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
 
 
 __all__ = [
