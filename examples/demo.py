@@ -12,7 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pycoffer_core import Coffer
+from pycoffer_core import Coffer, IntegrityError
+
+PASSPHRASE = "correct horse battery staple"
 
 SAMPLE = {
     "notes/todo.txt": b"buy milk\ncall the bank\n",
@@ -39,11 +41,17 @@ def main(keep: bool) -> int:
         (source / name).write_bytes(data)
 
     kind = preferred_type()
-    keys = Coffer.gen_params(kind)
+    # A passphrase where the type has keys (unwrapped by Argon2id), else nothing.
+    keys = {"password": PASSPHRASE} if Coffer.gen_params(kind) else {}
     vault = work / "vault.coffer"
     print(f"1. create {vault.name} (type {kind!r}) from {source.name}/")
     with Coffer.open(vault, "x", type=kind, **keys) as coffer:
         coffer.add(source, "sample")
+    if keys:
+        try:
+            Coffer.open(vault, "r", type=kind, password="not the passphrase")
+        except IntegrityError as exc:
+            print(f"   a wrong passphrase is refused: {exc}")
 
     print("2. list it")
     with Coffer.open(vault, "r", type=kind, **keys) as coffer:
