@@ -739,7 +739,7 @@ class Coffer:
         return [name for _, name in plan]
 
     def _add_file(self, path: Path, name: str) -> None:
-        with open(path, "rb") as source:
+        with extraction.open_source(path) as source:
             stat = os.fstat(source.fileno())
             writer = self._writer(name, append=False, mtime_ns=stat.st_mtime_ns, commit=False)
             self._fill(writer, iter(lambda: source.read(_COPY_BLOCK), b""))

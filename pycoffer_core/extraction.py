@@ -50,7 +50,9 @@ def plan_add(
     """
     excluded = _identities(exclude)
     if not source.is_dir():
-        return [] if _identities((source,)) & excluded else [(source, base_name)]
+        if _identities((source,)) & excluded:
+            return []
+        return [(source.resolve() if source.is_symlink() else source, base_name)]
     root = source.resolve()
     plan = []
     for folder, dirnames, filenames in os.walk(source, followlinks=follow_symlinks):
@@ -66,8 +68,18 @@ def plan_add(
             if excluded and _identities((path,)) & excluded:
                 continue
             relative = path.relative_to(source).as_posix()
-            plan.append((path, names.normalize(f"{base_name}/{relative}")))
+            # A link chosen now is stored as the file it names now: the file is
+            # then opened without following links (see open_source).
+            stored = path.resolve() if path.is_symlink() else path
+            plan.append((stored, names.normalize(f"{base_name}/{relative}")))
     return plan
+
+
+def open_source(path: Path) -> BinaryIO:
+    """Open a planned file for reading without following a link at its end, so
+    a file swapped for a symbolic link after :func:`plan_add` is refused."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    return open(fd, "rb")
 
 
 def _safe_parent(root: Path, parts: list[str]) -> Path:

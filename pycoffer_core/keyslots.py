@@ -51,8 +51,8 @@ _AD_PREFIX = b"pycoffer/keyslot\x00"
 
 #: Parameters a file may ask for at most: beyond them the file is refused
 #: before any work, so a hostile coffer can't make its reader burn gigabytes.
-MAX_MEMORY_KIB = 1 << 20  # 1 GiB
-MAX_ITERATIONS = 64
+MAX_MEMORY_KIB = 256 * 1024  # 4x what writers use
+MAX_ITERATIONS = 32  # above what calibration ever picks (MAX_CALIBRATED_ITERATIONS)
 MAX_LANES = 16
 #: New slots: 64 MiB and 4 lanes (borg's choice), iterations calibrated so
 #: one unlock takes about this long on the machine that writes the slot.

@@ -449,6 +449,29 @@ class CofferConformance:
             assert coffer.add(path, "again") == []
         assert self.contents(path, keys) == {"new/note.txt": b"n", "all/note.txt": b"n"}
 
+    def test_add_refuses_a_file_swapped_for_a_link_after_it_was_planned(self, path, keys, tmp_path, monkeypatch):
+        from . import extraction
+
+        secret = tmp_path / "secret.txt"
+        secret.write_bytes(b"outside")
+        tree = tmp_path / "tree"
+        tree.mkdir()
+        (tree / "plain.txt").write_bytes(b"inside")
+        real_plan = extraction.plan_add
+
+        def plan_then_swap(*args, **kwargs):
+            plan = real_plan(*args, **kwargs)
+            (tree / "plain.txt").unlink()
+            (tree / "plain.txt").symlink_to(secret)  # the race: after planning, before reading
+            return plan
+
+        monkeypatch.setattr(extraction, "plan_add", plan_then_swap)
+        self.make(path, keys, {})
+        with self.open(path, "a", keys) as coffer:
+            with pytest.raises(OSError):
+                coffer.add(tree)
+            assert coffer.getmembers() == []
+
     def test_add_skips_symlinks_that_leave_the_tree(self, path, keys, tmp_path):
         secret = tmp_path / "secret.txt"
         secret.write_bytes(b"outside")

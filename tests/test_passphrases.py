@@ -50,6 +50,8 @@ def test_an_interrupted_removal_leaves_no_trace_of_the_slot_once_a_writer_opens(
             coffer.remove_password("one")
         monkeypatch.setattr(os, "pwrite", real)
     assert removed in path.read_bytes()  # the second copy still holds it
+    with Coffer.open(path, "r", type=aead_type, password="two") as coffer:
+        coffer.verify()  # an interrupted change is not damage
     with pytest.raises(WrongKeyError):
         Coffer.open(path, "r", type=aead_type, password="one")
     Coffer.open(path, "a", type=aead_type, password="two").close()

@@ -96,12 +96,26 @@ def _decode_slot_copy(raw: bytes) -> tuple[int, bytes] | None:
 
 
 def slot_copies_intact(fd: int, header_len: int) -> bool:
-    """Whether both key-slot copies are intact and say the same (for verify)."""
+    """Whether both key-slot copies are intact and say the same."""
     copies = [
         _decode_slot_copy(os.pread(fd, SLOT_COPY_SIZE, header_len + i * SLOT_COPY_SIZE))
         for i in (0, 1)
     ]
     return copies[0] is not None and copies[0] == copies[1]
+
+
+def slot_copies_consistent(fd: int, header_len: int) -> bool:
+    """Whether the copies are what a writer can leave: equal, or both intact
+    with copy 0 one generation ahead (a change interrupted between the two
+    writes, which the next writer repairs)."""
+    copies = [
+        _decode_slot_copy(os.pread(fd, SLOT_COPY_SIZE, header_len + i * SLOT_COPY_SIZE))
+        for i in (0, 1)
+    ]
+    first, second = copies
+    if first is None or second is None:
+        return False
+    return first == second or first[0] == second[0] + 1
 
 
 def read_slot_area(fd: int, header_len: int) -> tuple[int, bytes]:

@@ -828,10 +828,10 @@ class LogContainer(Container):
 
     def verify(self) -> None:
         """Authenticate every record up to the end of what was written."""
-        if not framing.slot_copies_intact(self._fd, self._header.size):
+        if not framing.slot_copies_consistent(self._fd, self._header.size):
             raise IntegrityError(
-                f"{self.path}: the two copies of the key-slot area differ: one is damaged, or a "
-                "change of passphrase was interrupted (opening the coffer for writing repairs it)"
+                f"{self.path}: a copy of the key-slot area is damaged, or the two disagree in a "
+                "way no interrupted change leaves (opening the coffer for writing rewrites both)"
             )
         seen: dict[int, tuple[bytes, int, int]] = {}
         offset = self._header_len
