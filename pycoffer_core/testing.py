@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import random
 import zlib
 import subprocess
 import sys
@@ -47,7 +48,7 @@ from .keyslots import INSECURE_FAST_ENV, KdfLimitError
 from .errors import MissingDependencyError
 from .memberio import CHUNK_SIZE
 from .optional import require
-from .plugins import registered
+from .plugins import find_type, registered
 
 
 class _DecoyType(CofferType):
@@ -937,6 +938,32 @@ class EncryptedCofferConformance(CofferConformance):
         with pytest.raises(IntegrityError):
             self.open(path, "a", self.make_params())
         assert path.read_bytes() == before
+
+    # ---------------------------------------------------------- layers
+
+    def _authenticating_layers(self, keys: dict[str, Any]) -> list[Any]:
+        keyed = find_type(self.type_name)(**keys)
+        layers = [keyed.container_layer(), keyed.member_layer()]
+        found = [layer for layer in layers if layer.authenticates]
+        assert found, "an encrypting type authenticates at least one layer"
+        return found
+
+    def test_a_sealed_piece_opens_only_in_its_own_context_and_every_cut_fails(self, keys):
+        for layer in self._authenticating_layers(keys):
+            sealed = layer.seal(b"some record bytes " * 10, b"context-1")
+            assert layer.open(sealed, b"context-1") == b"some record bytes " * 10
+            with pytest.raises(IntegrityError):
+                layer.open(sealed, b"context-2")
+            for cut in range(len(sealed)):
+                with pytest.raises(IntegrityError):
+                    layer.open(sealed[:cut], b"context-1")
+
+    def test_garbage_given_to_a_layer_raises_integrity_error(self, keys):
+        rng = random.Random(1234)
+        for layer in self._authenticating_layers(keys):
+            for size in list(range(0, 80)) + [rng.randrange(80, 600) for _ in range(60)]:
+                with pytest.raises(IntegrityError):
+                    layer.open(rng.randbytes(size), b"ctx")
 
     # ---------------------------------------------------------- passphrases
 

@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from pycoffer_aes import BACKEND_ENV, AesCtrLayer, AesType, backend_name, fast_path_available
 from pycoffer_core import ChainLayer, Coffer, IntegrityError, InvalidArgumentError
@@ -169,24 +167,6 @@ def test_a_wrong_key_raises_integrity_error_on_either_backend(tmp_path, backend)
 
 
 # ------------------------------------------------------------------ the layer
-
-
-def test_the_container_layer_opens_only_in_its_own_context_and_every_cut_fails():
-    layer = AesType(**AesType.gen_params()).container_layer()
-    sealed = layer.seal(b"record bytes" * 10, b"context-1")
-    assert layer.open(sealed, b"context-1") == b"record bytes" * 10
-    with pytest.raises(IntegrityError):
-        layer.open(sealed, b"context-2")
-    for cut in range(len(sealed)):
-        with pytest.raises(IntegrityError):
-            layer.open(sealed[:cut], b"context-1")
-
-
-@settings(max_examples=200, deadline=None)
-@given(garbage=st.binary(max_size=300))
-def test_the_container_layer_given_garbage_raises_integrity_error(garbage):
-    with pytest.raises(IntegrityError):
-        AesType(**AesType.gen_params()).container_layer().open(garbage, b"ctx")
 
 
 def test_no_canary_and_no_key_reaches_the_file(tmp_path):

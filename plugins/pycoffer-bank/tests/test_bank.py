@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from pycoffer_bank import BankType
 from pycoffer_core import Coffer, IntegrityError, InvalidArgumentError
 from pycoffer_core.testing import EncryptedCofferConformance
 from pycoffer_core.vectors import check_vector
@@ -73,30 +70,6 @@ def test_the_right_coffer_key_with_a_wrong_secure_key_lists_members_but_reads_no
             coffer.read("a")
         with pytest.raises(IntegrityError):
             coffer.verify()
-
-
-def _layers():
-    bank = BankType(**Coffer.gen_params(TYPE))
-    return {"container": bank.container_layer(), "member": bank.member_layer()}
-
-
-@pytest.mark.parametrize("which", ["container", "member"])
-def test_a_layer_opens_only_in_its_own_context_and_every_cut_fails(which):
-    layer = _layers()[which]
-    sealed = layer.seal(b"some member bytes" * 10, b"context-1")
-    assert layer.open(sealed, b"context-1") == b"some member bytes" * 10
-    with pytest.raises(IntegrityError):
-        layer.open(sealed, b"context-2")
-    for cut in range(len(sealed)):
-        with pytest.raises(IntegrityError):
-            layer.open(sealed[:cut], b"context-1")
-
-
-@settings(max_examples=200, deadline=None)
-@given(garbage=st.binary(max_size=300), which=st.sampled_from(["container", "member"]))
-def test_a_layer_given_garbage_raises_integrity_error(garbage, which):
-    with pytest.raises(IntegrityError):
-        _layers()[which].open(garbage, b"ctx")
 
 
 def test_no_canary_and_no_key_reaches_the_file(tmp_path):

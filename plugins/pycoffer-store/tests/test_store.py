@@ -7,13 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from pycoffer_core import Coffer, IntegrityError, InvalidArgumentError
+from pycoffer_core import Coffer, InvalidArgumentError
 from pycoffer_core.testing import EncryptedCofferConformance
 from pycoffer_core.vectors import check_vector
-from pycoffer_store import StoreType
 
 TYPE = "store"
 VECTORS = Path(__file__).parent / "vectors"
@@ -38,29 +35,6 @@ def test_a_key_of_the_wrong_size_or_kind_raises_invalid_argument_naming_it(tmp_p
         Coffer.open(tmp_path / "x.coffer", "w", type=TYPE, coffer_key=value)
     assert isinstance(caught.value, ValueError)
     assert not (tmp_path / "x.coffer").exists()
-
-
-def _layers():
-    store = StoreType(**Coffer.gen_params(TYPE))
-    return {"container": store.container_layer(), "member": store.member_layer()}
-
-
-def test_the_container_layer_opens_only_in_its_own_context_and_every_cut_fails():
-    layer = _layers()["container"]
-    sealed = layer.seal(b"record bytes" * 10, b"context-1")
-    assert layer.open(sealed, b"context-1") == b"record bytes" * 10
-    with pytest.raises(IntegrityError):
-        layer.open(sealed, b"context-2")
-    for cut in range(len(sealed)):
-        with pytest.raises(IntegrityError):
-            layer.open(sealed[:cut], b"context-1")
-
-
-@settings(max_examples=200, deadline=None)
-@given(garbage=st.binary(max_size=300))
-def test_the_container_layer_given_garbage_raises_integrity_error(garbage):
-    with pytest.raises(IntegrityError):
-        _layers()["container"].open(garbage, b"ctx")
 
 
 def test_no_canary_and_no_key_reaches_the_file(tmp_path):
