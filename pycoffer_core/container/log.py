@@ -590,8 +590,13 @@ class LogContainer(Container):
             (deleted if name not in self._entries else changed).append(name)
         return tuple(changed), tuple(deleted)
 
+    def _has_changes(self) -> bool:
+        """Whether any name changed since the last commit (the test ``diff_ops``
+        applies, without building the ops: this runs before every commit)."""
+        return any(old is not self._entries.get(name) for name, old in self._undo.items())
+
     def needs_commit(self) -> bool:
-        return self._tmp_path is not None or bool(self._pending_ops())
+        return self._tmp_path is not None or self._has_changes()
 
     def wants_checkpoint(self) -> bool:
         return (
@@ -778,7 +783,7 @@ class LogContainer(Container):
 
     def compact(self) -> None:
         self._check_writable()
-        if self._pending_ops() or self._tmp_path is not None:
+        if self._has_changes() or self._tmp_path is not None:
             raise RuntimeError("compact() needs every change committed first")
         self._undo.clear()  # only changes that cancel out (a member made and deleted)
         if self._backup_pending:
