@@ -211,5 +211,7 @@ class MemberWriter(io.RawIOBase):
                 self._finish(self, entry)
         finally:
             if not self._aborted:
+                # Marks the writer done; after an error, also waits for the
+                # chunks still being sealed on the pool.
                 self.abort()
             super().close()
