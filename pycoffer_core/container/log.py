@@ -64,7 +64,7 @@ MAX_DELTAS = 1024
 MIN_CHECKPOINT_BYTES = 64 * 1024
 #: A coffer closed with at least this many deltas since its last checkpoint
 #: gets one more: the next open then replays few deltas.
-CLOSE_CHECKPOINT_DELTAS = 32
+CLOSE_CHECKPOINT_DELTAS = 8
 #: ``should_compact``: dead space above this fraction of a file above this size.
 COMPACT_DEAD_FRACTION = 0.5
 COMPACT_MIN_FILE = 1 << 20
@@ -81,6 +81,18 @@ _ZERO_SCAN_BLOCK = 1 << 16
 PRESYNC_THRESHOLD = 1 << 20
 #: Power loss can leave never-written blocks of this size as zeros.
 _PAGE = 4096
+#: A writer keeps this many bytes of synced zeros ahead of its next small
+#: commit (its *runway*): a commit that overwrites blocks the file system has
+#: already allocated makes ``fdatasync`` flush data alone, where an append
+#: also commits the file system's journal (the new size, the new blocks).
+#: On ext4 that takes a 2 KiB commit from about 0.24 ms to 0.15 ms, the trick
+#: SQLite's WAL gets from reusing its file. The zeros sit after the last
+#: record, where readers already treat zeros as never-written space; close
+#: cuts them off.
+RUNWAY = 256 * 1024
+#: Only a commit that wrote at most this much renews the runway: bulk writes
+#: append, rather than write everything twice (zeros, then data).
+RUNWAY_COMMIT_MAX = 64 * 1024
 #: What one data record may decompress to: a chunk (256 KiB written; up to
 #: 1 MiB read) and the layers' framing.
 MAX_CHUNK_RECORD = (1 << 20) + 4096
@@ -173,6 +185,7 @@ class LogContainer(Container):
         self._broken: OSError | None = None
         self._dir_sync_pending = False
         self._fd = -1
+        self._runway_end = 0  # zeros, synced, lie in [_write_end, _runway_end)
         self._tmp_path: Path | None = None
         self._last: _Commit | None = None
         self.seq = 0
@@ -204,6 +217,7 @@ class LogContainer(Container):
         )
         self._header_len = self._write_header(self._fd, self._header)
         self._committed_end = self._write_end = self._open_end = self._header_len
+        self._runway_end = self._write_end
         self._backup_pending = self._backup is not None and self.path.exists()
 
     def _open_existing(self) -> None:
@@ -238,11 +252,11 @@ class LogContainer(Container):
             os.close(self._fd)
             self._fd = -1
             raise
-        self._write_end = self._open_end = self._committed_end
+        self._write_end = self._open_end = self._runway_end = self._committed_end
         self._backup_pending = self._backup is not None
 
     def _load(self, size: int) -> None:
-        last = self._last_commit_at_end(size)
+        last = self._last_commit_at_end(self._records_end(size))
         if last is None:
             last = self._scan_for_last_commit(size)
         if last is None:
@@ -254,6 +268,14 @@ class LogContainer(Container):
                 raise IntegrityError(f"{self.path} holds no complete commit")
             last = self._read_commit(last.header.prev_offset)
         self._adopt_chain(last)
+
+    def _records_end(self, size: int) -> int:
+        """Where the records end: before the zeros that end the file, if any
+        (a live writer's runway, or space a crash left never written). A whole
+        record never ends in a zero byte (see ``framing.END_MARKER``)."""
+        if size > self._header_len and os.pread(self._fd, 1, size - 1) == b"\x00":
+            return self._zero_suffix_start(size)
+        return size
 
     def _last_commit_at_end(self, size: int) -> _Commit | None:
         """The commit record ending the file, if the file ends with one."""
@@ -531,10 +553,38 @@ class LogContainer(Container):
         return offset
 
     def _truncate_to(self, offset: int) -> None:
+        self._runway_end = min(self._runway_end, offset)
         try:
             os.ftruncate(self._fd, offset)
         except OSError as exc:
             self._broken = exc
+
+    def _renew_runway(self, commit_bytes: int) -> None:
+        """After a small commit, make sure the next one lands on synced zeros
+        (see ``RUNWAY``). A failure here costs only speed, so it is not
+        raised: the commit is already durable, and zeros after the last
+        record, written or not, synced or not, are never-written space to
+        every reader."""
+        if commit_bytes > RUNWAY_COMMIT_MAX or self._runway_end - self._write_end >= RUNWAY // 4:
+            return
+        start = max(self._runway_end, self._write_end)
+        end = self._write_end + RUNWAY
+        try:
+            _pwrite_all(self._fd, bytes(end - start), start)
+            os.fdatasync(self._fd)
+        except OSError:
+            self._runway_end = self._write_end
+        else:
+            self._runway_end = end
+
+    def _drop_runway(self) -> None:
+        """Cut the runway off, so a closed coffer ends at its last record."""
+        if self._runway_end > self._write_end:
+            self._runway_end = self._write_end
+            try:
+                os.ftruncate(self._fd, self._write_end)
+            except OSError:
+                pass  # zeros left after the last record: the next open skips them
 
     def open_chunk(self, fd: int, chunk: Chunk, member_id: bytes, chunk_no: int) -> bytes:
         """Read, check and open one chunk from the file open on ``fd``."""
@@ -674,6 +724,7 @@ class LogContainer(Container):
         else:
             self._deltas_since_checkpoint += 1
             self._delta_bytes += len(record)
+        self._renew_runway(self._write_end - header.data_start)
         return seq
 
     def _seal_commit(
@@ -824,7 +875,7 @@ class LogContainer(Container):
         self._entries = entries
         self._last = _Commit(position, len(record), KIND_CHECKPOINT, commit_header, ops)
         self.seq = seq
-        self._committed_end = self._write_end = position + len(record)
+        self._committed_end = self._write_end = self._runway_end = position + len(record)
         self._checkpoint_bytes, self._deltas_since_checkpoint, self._delta_bytes = len(record), 0, 0
         # From here on the compacted file is the coffer; if its rename can't be
         # made durable now, the next commit retries before it is acknowledged.
@@ -885,6 +936,8 @@ class LogContainer(Container):
         if self._fd >= 0:
             try:
                 self.discard()
+                if self._writable and not self._broken:
+                    self._drop_runway()
             finally:
                 os.close(self._fd)
                 self._fd = -1

@@ -21,6 +21,7 @@ import errno
 import itertools
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ from .conftest import ALL_TYPES
 
 FAULTY = ("pwrite", "write", "fdatasync", "fsync", "replace", "rename", "ftruncate", "link", "open", "unlink")
 FULL = os.environ.get("PYCOFFER_RELIABILITY_FULL") == "1"
+#: The only calls whose failure the library absorbs: the zeros a writer keeps
+#: ahead of its commits are there for speed alone (see ``log.RUNWAY``).
+ABSORBED_IN = {"_renew_runway", "_drop_runway"}
 PASSWORD = "fault-passphrase"
 
 
@@ -43,6 +47,7 @@ class Injector:
     def __init__(self, patch: pytest.MonkeyPatch, name: str | None = None, fail_at: int = -1, code: int = errno.EIO):
         self.calls = dict.fromkeys(FAULTY, 0)
         self.fired = False
+        self.absorbable = False
         for fn in FAULTY:
             patch.setattr(os, fn, self._wrap(fn, getattr(os, fn), name, fail_at, code))
 
@@ -52,10 +57,20 @@ class Injector:
             self.calls[fn] += 1
             if fn == name and index == fail_at:
                 self.fired = True
+                self.absorbable = _called_from(ABSORBED_IN)
                 raise OSError(code, f"injected {errno.errorcode[code]} in os.{fn}")
             return real(*args, **kwargs)
 
         return wrapper
+
+
+def _called_from(functions: set[str]) -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name in functions:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _keys(type_name: str) -> dict[str, Any]:
@@ -152,9 +167,18 @@ def test_each_fault_reaches_the_caller_and_leaves_a_committed_state(request, tmp
         path = _fresh_copy(tmp_path, pristine)
         with monkeypatch.context() as patch:
             injector = Injector(patch, name, index, code)
-            with pytest.raises((OSError, CofferError)):
+            try:
                 run(path, type_name)
+            except (OSError, CofferError):
+                raised = True
+            else:
+                raised = False
         assert injector.fired
+        if not raised:
+            # Absorbed: only a runway fault may be, and the change is then done.
+            assert injector.absorbable, (name, index, errno.errorcode[code], "fault swallowed")
+            assert _state(path, type_name, passwords) == after, (name, index, errno.errorcode[code])
+            continue
         if scenario == "create" and not path.exists():
             continue  # nothing was acknowledged, and nothing is there
         assert _state(path, type_name, passwords) in (before, after), (name, index, errno.errorcode[code])
