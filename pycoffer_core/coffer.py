@@ -30,7 +30,7 @@ from .errors import (
 )
 from .events import CommitEvent
 from .locking import CofferLock
-from .memberio import MemberReader, MemberWriter
+from .memberio import CHUNK_SIZE, MemberReader, MemberWriter
 from .keyslots import KeySlots, SlotInfo
 from .streams import open_stream
 from .types import TypeInfo
@@ -377,16 +377,19 @@ class Coffer:
         container = self._require(write=True)
         if not (compaction or checkpoint) and not container.needs_commit():
             return
-        changed, deleted = container.pending()
-        event = CommitEvent(self._path, self.type, container.seq + 1, changed, deleted, compaction)
-        plugins.before_commit(event)
+        event = None
+        if plugins.commit_hooks_wanted():
+            changed, deleted = container.pending()
+            event = CommitEvent(self._path, self.type, container.seq + 1, changed, deleted, compaction)
+            plugins.before_commit(event)
         if compaction:
             container.compact()
         elif checkpoint:
             container.commit(checkpoint=True)
         else:
             container.commit()
-        plugins.after_commit(event)
+        if event is not None:
+            plugins.after_commit(event)
 
     def _changed(self) -> None:
         """After a change: with auto flush, commit it, or undo it if that fails.
@@ -577,9 +580,27 @@ class Coffer:
         default: now).
         """
         _check_data(data, arcname, "write")
+        mtime_ns = _check_mtime(mtime_ns)
         with self._guard:
-            writer = self._writer(arcname, append=False, mtime_ns=_check_mtime(mtime_ns))
+            if memoryview(data).nbytes <= CHUNK_SIZE:
+                self._write_one_chunk(arcname, bytes(data), mtime_ns)
+                return
+            writer = self._writer(arcname, append=False, mtime_ns=mtime_ns)
             self._fill(writer, (data,))
+
+    def _write_one_chunk(self, arcname: object, data: bytes, mtime_ns: int | None) -> None:
+        """``write()`` of at most one chunk: the entry a :class:`MemberWriter`
+        would make, without the writer (a small write's commit is short, so
+        its fixed costs show; see ``benchmarks/``)."""
+        container = self._require(write=True)
+        name = names.normalize(arcname)
+        member_id = container.new_member_id()
+        chunks: tuple[Chunk, ...] = ()
+        if data:
+            chunks = (container.store_sealed(container.seal_chunk(member_id, 0, data)),)
+        mtime = time.time_ns() if mtime_ns is None else mtime_ns
+        container.put(MemberEntry(name, member_id, len(data), mtime, chunks))
+        self._changed()
 
     def append(self, arcname: str, data: bytes) -> None:
         """Add ``data`` at the end of a member (created if missing)."""
