@@ -46,6 +46,23 @@ def normalize(arcname: object) -> str:
     return name
 
 
+def canonical_from_utf8(raw: bytes) -> str | None:
+    """The name ``raw`` encodes if it is one :func:`normalize` returns
+    unchanged, else None. Checks the bytes before building a ``str``: an open
+    checks every name in its index this way."""
+    if not 0 < len(raw) <= MAX_NAME_BYTES or b"\x00" in raw or b"\\" in raw:
+        return None
+    parts = raw.split(b"/")
+    if b"" in parts or b"." in parts or b".." in parts:
+        return None
+    if len(raw) > MAX_COMPONENT_BYTES and any(len(part) > MAX_COMPONENT_BYTES for part in parts):
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def is_under(name: str, prefix: str) -> bool:
     """True if member ``name`` lies in the directory ``prefix`` (both normalized)."""
     return name.startswith(prefix + "/")

@@ -1,9 +1,11 @@
 """Member names are relative POSIX paths that can't escape a folder."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pycoffer_core.errors import InvalidNameError
-from pycoffer_core.names import MAX_COMPONENT_BYTES, MAX_NAME_BYTES, normalize
+from pycoffer_core.names import MAX_COMPONENT_BYTES, MAX_NAME_BYTES, canonical_from_utf8, normalize
 
 
 @pytest.mark.parametrize(
@@ -28,3 +30,29 @@ def test_bad_names_raise_invalid_name_error(raw):
 def test_names_must_be_strings(raw):
     with pytest.raises(TypeError):
         normalize(raw)
+
+
+def _normalizes_to_itself(name: str) -> bool:
+    try:
+        return normalize(name) == name
+    except InvalidNameError:
+        return False
+
+
+_NAME_PIECES = st.sampled_from(["a", "é", "/", ".", "..", "", "\x00", "\\", "x" * 200, "\udcff"])
+
+
+@given(st.one_of(st.text(max_size=40), st.lists(_NAME_PIECES, max_size=30).map("".join)))
+def test_an_index_accepts_exactly_the_names_the_writer_stores(name):
+    """Opening checks index names at the byte level: the same verdict as normalize()."""
+    try:
+        raw = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return  # no UTF-8 for it: an index can't hold it
+    expected = name if _normalizes_to_itself(name) else None
+    assert canonical_from_utf8(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [b"\xff", b"a/\xc3", b"\xed\xb3\xbf"])
+def test_an_index_name_that_is_not_utf8_is_refused(raw):
+    assert canonical_from_utf8(raw) is None

@@ -10,9 +10,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
-from ..errors import IntegrityError, InvalidNameError
-from ..names import normalize
+from ..errors import IntegrityError
+from ..names import canonical_from_utf8
 
 MEMBER_ID_SIZE = 16
 
@@ -30,9 +31,9 @@ OP_EXTEND = 2
 OP_DELETE = 3
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """One record of member content.
+class Chunk(NamedTuple):
+    """One record of member content (immutable; a tuple, so that opening a
+    coffer builds thousands of them cheaply).
 
     ``tag`` is random and new each time a chunk is sealed. A chunk is sealed
     in the context of its member id, its number *and* its tag, so a record
@@ -133,63 +134,70 @@ def encode_commit(header: CommitHeader, ops: list[Op]) -> bytes:
     return b"".join(parts)
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = memoryview(data)
-        self.pos = 0
+_NAME_LEN = struct.Struct(">H")
+_EXTEND = struct.Struct(">QqI")
 
-    def take(self, n: int) -> memoryview:
-        if self.pos + n > len(self.data):
-            raise IntegrityError("index record is malformed (truncated)")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
 
-    def unpack(self, st: struct.Struct) -> tuple:
-        return st.unpack(self.take(st.size))
-
-    def name(self) -> str:
-        (n,) = struct.unpack(">H", self.take(2))
-        try:
-            name = bytes(self.take(n)).decode("utf-8")
-            canonical = normalize(name)
-        except (UnicodeDecodeError, InvalidNameError):
-            canonical = None
-        if canonical != name:
-            # The writer only stores canonical names: anything else is forged.
-            raise IntegrityError("index record is malformed (member name)")
-        return name
-
-    def chunks(self, count: int) -> tuple[Chunk, ...]:
-        raw = self.take(count * _CHUNK.size)
-        return tuple(Chunk(o, s, p, bytes(t)) for o, s, p, t in _CHUNK.iter_unpack(raw))
+def _malformed(what: str) -> IntegrityError:
+    return IntegrityError(f"index record is malformed ({what})")
 
 
 def decode_commit(body: bytes) -> tuple[CommitHeader, list[Op]]:
-    """Parse a commit body; raise :class:`IntegrityError` if malformed."""
-    r = _Reader(body)
-    seq, prev, checkpoint, data_start, time_ns, count = r.unpack(_COMMIT)
+    """Parse a commit body; raise :class:`IntegrityError` if malformed.
+
+    Every length is checked against the body before it is used; a name that
+    is not in the canonical form the writer stores is forged.
+    """
+    end = len(body)
+    if end < _COMMIT.size:
+        raise _malformed("truncated")
+    seq, prev, checkpoint, data_start, time_ns, count = _COMMIT.unpack_from(body, 0)
     header = CommitHeader(seq, prev, checkpoint, data_start, time_ns)
+    pos = _COMMIT.size
     ops: list[Op] = []
     for _ in range(count):
-        (code,) = r.take(1)
-        name = r.name()
+        if pos + 1 + _NAME_LEN.size > end:
+            raise _malformed("truncated")
+        code = body[pos]
+        (name_len,) = _NAME_LEN.unpack_from(body, pos + 1)
+        pos += 1 + _NAME_LEN.size
+        raw_name = body[pos : pos + name_len]
+        pos += name_len
+        if pos > end:
+            raise _malformed("truncated")
+        name = canonical_from_utf8(raw_name)
+        if name is None:
+            # The writer only stores canonical names: anything else is forged.
+            raise _malformed("member name")
         if code == OP_PUT:
-            member_id, size, mtime_ns, n = r.unpack(_ENTRY)
-            entry = MemberEntry(name, bytes(member_id), size, mtime_ns, r.chunks(n))
-            ops.append(Op(OP_PUT, name, entry))
+            if pos + _ENTRY.size > end:
+                raise _malformed("truncated")
+            member_id, size, mtime_ns, n = _ENTRY.unpack_from(body, pos)
+            pos += _ENTRY.size
+            chunks, pos = _chunks_at(body, pos, n)
+            ops.append(Op(OP_PUT, name, MemberEntry(name, member_id, size, mtime_ns, chunks)))
         elif code == OP_EXTEND:
-            size, mtime_ns, n = r.unpack(struct.Struct(">QqI"))
-            new_chunks = r.chunks(n)
+            if pos + _EXTEND.size > end:
+                raise _malformed("truncated")
+            size, mtime_ns, n = _EXTEND.unpack_from(body, pos)
+            pos += _EXTEND.size
+            new_chunks, pos = _chunks_at(body, pos, n)
             # The entry is completed against the previous state by apply_ops.
             ops.append(Op(OP_EXTEND, name, MemberEntry(name, b"", size, mtime_ns), new_chunks))
         elif code == OP_DELETE:
             ops.append(Op(OP_DELETE, name))
         else:
-            raise IntegrityError(f"index record is malformed (unknown operation {code})")
-    if r.pos != len(body):
-        raise IntegrityError("index record is malformed (trailing bytes)")
+            raise _malformed(f"unknown operation {code}")
+    if pos != end:
+        raise _malformed("trailing bytes")
     return header, ops
+
+
+def _chunks_at(body: bytes, pos: int, count: int) -> tuple[tuple[Chunk, ...], int]:
+    stop = pos + count * _CHUNK.size
+    if stop > len(body):
+        raise _malformed("truncated")
+    return tuple(map(Chunk._make, _CHUNK.iter_unpack(body[pos:stop]))), stop
 
 
 def apply_ops(entries: dict[str, MemberEntry], ops: list[Op]) -> None:

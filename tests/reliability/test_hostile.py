@@ -251,7 +251,7 @@ def test_a_member_claiming_gigabytes_of_plain_data_is_refused_without_allocating
         coffer.write("good", b"payload")
         container = coffer._container
         good = container.entries["good"]
-        huge = dataclasses.replace(good.chunks[0], plain_len=0xFFFFFFFF)
+        huge = good.chunks[0]._replace(plain_len=0xFFFFFFFF)
         container.put(dataclasses.replace(good, name="huge", size=0xFFFFFFFF, chunks=(huge,)))
     with Coffer.open(path, "r", type=type_name, **keys) as coffer:
         assert coffer.getmember("huge").filesize == 0xFFFFFFFF
@@ -289,7 +289,7 @@ def test_an_index_entry_claiming_a_gigantic_record_is_refused_without_allocating
         coffer.flush()  # the next commit names an old record: not checked as fresh data at open
         container = coffer._container
         good = container.entries["good"]
-        huge = dataclasses.replace(good.chunks[0], stored_len=0xFFFFFFFF)
+        huge = good.chunks[0]._replace(stored_len=0xFFFFFFFF)
         container.put(dataclasses.replace(good, name="huge", chunks=(huge,)))
     with Coffer.open(path, "r", type=type_name, **keys) as coffer:
         peak, error = _traced(lambda: coffer.read("huge"))
