@@ -852,7 +852,7 @@ def render(args, plan: Plan, types: list[str], data: dict, derived: dict, notes:
         "",
         "## Limits: the primitives on one core, on the same bytes",
         "",
-        "Each type's primitives called directly (pyzstd, PyNaCl, cryptography's Fernet and AES, hmac), on the "
+        "Each type's primitives called directly (pyzstd, PyNaCl, cryptography's AES (CBC for bank's Fernet tokens, CTR for aes), hmac), on the "
         "256 KiB chunks PyCoffer would seal, in the order its layers apply them (zstd output that does not save "
         "1/32 is passed on raw, as PyCoffer does), one core. Throughput in MB/s of input to each primitive "
         "(median of the repeats), for the archive tree's stdlib sources and random files, and for the big "

@@ -310,19 +310,17 @@ class Chain:
     """
 
     def __init__(self, type_name: str) -> None:
-        import base64
-
         import nacl.secret
         import pyzstd
-        from cryptography.fernet import Fernet
+        from cryptography.hazmat.primitives import padding
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
         self.type = type_name
-        self.b64 = base64
+        self.padding = padding
         self.zstd = pyzstd
         self.compressor = pyzstd.ZstdCompressor(3)
         self.box = nacl.secret.SecretBox(os.urandom(32))
-        self.fernet = Fernet(Fernet.generate_key())
+        self.fernet_keys = (os.urandom(16), os.urandom(16))  # signing, encryption
         self.aes_key = os.urandom(32)
         self.mac_key = os.urandom(32)
         self.Cipher, self.algorithms, self.modes = Cipher, algorithms, modes
@@ -345,9 +343,23 @@ class Chain:
         if step == "NaCl secret box":
             return bytes(self.box.encrypt(data)) if seal else self.box.decrypt(data)
         if step == "Fernet":
+            # A binary Fernet token, as bank's layer builds it: AES-128-CBC
+            # with PKCS#7 padding, then HMAC-SHA256 over the whole token.
+            signing, encryption = self.fernet_keys
             if seal:
-                return self.b64.urlsafe_b64decode(self.fernet.encrypt(data))
-            return self.fernet.decrypt(self.b64.urlsafe_b64encode(data))
+                iv = os.urandom(16)
+                padder = self.padding.PKCS7(128).padder()
+                padded = padder.update(data) + padder.finalize()
+                enc = self.Cipher(self.algorithms.AES(encryption), self.modes.CBC(iv)).encryptor()
+                token = b"\x80" + bytes(8) + iv + enc.update(padded) + enc.finalize()
+                return token + hmac.new(signing, token, hashlib.sha256).digest()
+            body = data[:-32]
+            if not hmac.compare_digest(data[-32:], hmac.new(signing, body, hashlib.sha256).digest()):
+                raise ValueError("MAC")
+            dec = self.Cipher(self.algorithms.AES(encryption), self.modes.CBC(body[9:25])).decryptor()
+            padded = dec.update(body[25:]) + dec.finalize()
+            unpadder = self.padding.PKCS7(128).unpadder()
+            return unpadder.update(padded) + unpadder.finalize()
         if step == "HMAC-SHA256":
             if seal:
                 return data + hmac.new(self.mac_key, data, hashlib.sha256).digest()

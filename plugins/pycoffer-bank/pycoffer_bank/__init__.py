@@ -1,7 +1,7 @@
 """PyCoffer type ``bank``: maximum security, every change durable at once.
 
-Two independent keys seal two nested layers. The container layer (Fernet,
-from ``cryptography``) hides everything the file holds: the index, member
+Two independent keys seal two nested layers. The container layer (Fernet
+tokens, built with ``cryptography``) hides everything the file holds: the index, member
 names, sizes and times, and every member record. Inside it, each chunk of
 member content is compressed with zstd and sealed again in a NaCl secret
 box (PyNaCl) under the second key. Each change is committed as it is made
@@ -15,9 +15,15 @@ box (PyNaCl) under the second key. Each change is committed as it is made
 from __future__ import annotations
 
 import base64
+import os
 import secrets
+import struct
+import time
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.exceptions import InvalidSignature
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes, hmac, padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from pycoffer_core import ChainLayer, CofferType, IntegrityError, Layer, ZstdLayer, hookimpl
 from pycoffer_core.errors import InvalidArgumentError
@@ -38,6 +44,14 @@ def fernet_key(param: str, value: object) -> bytes:
     return key
 
 
+_VERSION = b"\x80"
+_TIMESTAMP = struct.Struct(">Q")
+_IV_SIZE = 16
+_MAC_SIZE = 32
+_PREFIX = len(_VERSION) + _TIMESTAMP.size + _IV_SIZE
+_BLOCK = 16
+
+
 class FernetLayer(Layer):
     """Fernet (AES-128-CBC + HMAC-SHA256), bound to the context.
 
@@ -46,22 +60,56 @@ class FernetLayer(Layer):
     base64-decoded: the same bytes, a quarter smaller than the text form
     (re-encode them to get a standard token). A token carries the time it was
     made, in clear.
+
+    The token is built and checked here, as the Fernet specification lays it
+    out (version ``80``, big-endian seconds, IV, AES-128-CBC with PKCS#7
+    padding, HMAC-SHA256 over all of it), with ``cryptography``'s
+    primitives, rather than through ``cryptography.fernet.Fernet``: that API
+    takes and returns URL-safe base64 text only, and encoding and decoding
+    every record cost five to eight times the cipher itself. The tests check
+    tokens both ways against ``Fernet``.
     """
 
     encrypts = True
     authenticates = True
 
     def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+        raw = base64.urlsafe_b64decode(key)
+        self._signing_key, self._encryption_key = raw[:16], raw[16:]
 
     def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:
-        return base64.urlsafe_b64decode(self._fernet.encrypt(bind(data, context)))
+        iv = os.urandom(_IV_SIZE)
+        padder = padding.PKCS7(algorithms.AES.block_size).padder()
+        padded = padder.update(bind(data, context)) + padder.finalize()
+        encryptor = Cipher(algorithms.AES(self._encryption_key), modes.CBC(iv)).encryptor()
+        token = bytearray(_VERSION + _TIMESTAMP.pack(int(time.time())) + iv)
+        token += encryptor.update(padded)
+        token += encryptor.finalize()
+        mac = hmac.HMAC(self._signing_key, hashes.SHA256())
+        mac.update(token)
+        token += mac.finalize()
+        return bytes(token)
 
     def open(self, data: bytes, context: bytes) -> bytes:
+        failed = IntegrityError("decryption failed: wrong coffer_key, or the data was changed")
+        size = len(data)
+        if size < _PREFIX + _BLOCK + _MAC_SIZE or (size - _PREFIX - _MAC_SIZE) % _BLOCK or data[:1] != _VERSION:
+            raise failed
+        view = memoryview(data)
+        mac = hmac.HMAC(self._signing_key, hashes.SHA256())
+        mac.update(view[:-_MAC_SIZE])
         try:
-            plain = self._fernet.decrypt(base64.urlsafe_b64encode(data))
-        except InvalidToken:
-            raise IntegrityError("decryption failed: wrong coffer_key, or the data was changed") from None
+            mac.verify(bytes(view[-_MAC_SIZE:]))  # constant-time
+        except InvalidSignature:
+            raise failed from None
+        iv = bytes(view[_PREFIX - _IV_SIZE : _PREFIX])
+        decryptor = Cipher(algorithms.AES(self._encryption_key), modes.CBC(iv)).decryptor()
+        padded = decryptor.update(view[_PREFIX:-_MAC_SIZE]) + decryptor.finalize()
+        unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
+        try:
+            plain = unpadder.update(padded) + unpadder.finalize()
+        except ValueError:
+            raise failed from None  # authenticated, yet badly padded: not a Fernet writer
         return unbind(plain, context)
 
 

@@ -88,3 +88,37 @@ def test_no_canary_and_no_key_reaches_the_file(tmp_path):
 
 def test_the_frozen_v1_vector_still_reads(tmp_path):
     check_vector(VECTORS, TYPE, tmp_path)
+
+
+def test_records_are_fernet_tokens_both_ways():
+    """The container layer's records are standard Fernet tokens in binary form."""
+    from pycoffer_bank import FernetLayer
+    from pycoffer_core.sealing import bind, unbind
+
+    key = Fernet.generate_key()
+    layer, fernet = FernetLayer(key), Fernet(key)
+    for size in (0, 1, 15, 16, 17, 4096, 256 * 1024 + 3):
+        data = os.urandom(size)
+        record = layer.seal(data, b"ctx")
+        assert unbind(fernet.decrypt(base64.urlsafe_b64encode(record)), b"ctx") == data
+        token = base64.urlsafe_b64decode(fernet.encrypt(bind(data, b"ctx")))
+        assert layer.open(token, b"ctx") == data
+
+
+@pytest.mark.parametrize("cut", ["empty", "short", "misaligned", "version", "mac", "ciphertext", "other key"])
+def test_a_record_that_is_not_a_token_of_this_key_raises_integrity_error(cut):
+    from pycoffer_bank import FernetLayer
+
+    layer = FernetLayer(Fernet.generate_key())
+    record = bytearray(layer.seal(b"secret" * 10, b"ctx"))
+    damaged = {
+        "empty": b"",
+        "short": bytes(record[:72]),
+        "misaligned": bytes(record[:-1]),
+        "version": b"\x81" + bytes(record[1:]),
+        "mac": bytes(record[:-1]) + bytes([record[-1] ^ 1]),
+        "ciphertext": bytes(record[:30]) + bytes([record[30] ^ 1]) + bytes(record[31:]),
+        "other key": FernetLayer(Fernet.generate_key()).seal(b"secret" * 10, b"ctx"),
+    }[cut]
+    with pytest.raises(IntegrityError, match="decryption failed"):
+        layer.open(damaged, b"ctx")
