@@ -76,6 +76,23 @@ def test_a_large_commit_syncs_its_data_before_its_commit_record(tmp_path, monkey
         assert len(syncs) == 3
 
 
+def test_a_new_coffers_first_commit_syncs_once_and_only_then_appears(tmp_path, monkeypatch):
+    """Nothing is visible before the rename, so a big first commit needs no data sync of its own."""
+    path = tmp_path / "c.coffer"
+    events = []
+    real_sync, real_replace = os.fdatasync, os.replace
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (events.append("sync"), real_sync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("publish"), real_replace(a, b))[1])
+    monkeypatch.setattr(log, "RUNWAY_COMMIT_MAX", 0)  # count the commit's syncs alone
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("big", os.urandom(log.PRESYNC_THRESHOLD + 1))
+        assert not path.exists()
+        coffer.flush()
+        assert events == ["sync", "publish"]
+    with Coffer.open(path, "r", type="null") as coffer:
+        coffer.verify()
+
+
 def test_a_header_whose_fields_run_past_its_end_is_integrity_error(tmp_path):
     path = tmp_path / "c.coffer"
     with Coffer.open(path, "w", type="null"):

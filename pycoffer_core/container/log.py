@@ -691,8 +691,10 @@ class LogContainer(Container):
             ops = everything
         record = framing.frame(kind, body)
         try:
-            if offset - self._committed_end > PRESYNC_THRESHOLD:
-                os.fdatasync(self._fd)  # the data first: see PRESYNC_THRESHOLD
+            # The data first (see PRESYNC_THRESHOLD), unless the file is not
+            # published yet: the rename comes after the whole file is synced.
+            if offset - self._committed_end > PRESYNC_THRESHOLD and self._tmp_path is None:
+                os.fdatasync(self._fd)
         except OSError as exc:
             self._broken = exc
             raise CofferBrokenError(
