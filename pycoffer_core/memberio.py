@@ -77,7 +77,8 @@ class MemberReader(io.RawIOBase):
         data = self._chunk(index)
         start = self._pos - self._starts[index]
         count = min(len(buffer), len(data) - start)
-        buffer[:count] = data[start : start + count]
+        with memoryview(data) as view:
+            buffer[:count] = view[start : start + count]  # one copy, not two
         self._pos += count
         return count
 
