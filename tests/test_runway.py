@@ -26,6 +26,7 @@ def test_small_commits_overwrite_the_runway_instead_of_growing_the_file(tmp_path
     path = tmp_path / "c.coffer"
     with Coffer.open(path, "w", type="null", auto_flush=True) as coffer:
         coffer.write("first", os.urandom(2048))
+        coffer.write("second", os.urandom(2048))
         size = path.stat().st_size
         assert _zero_tail(path) >= log.RUNWAY // 2
         for n in range(20):
@@ -79,6 +80,18 @@ def test_a_writer_killed_with_its_runway_leaves_a_coffer_that_opens_and_trims_it
         assert reader.read("after") == b"more"
 
 
+def test_a_session_of_one_change_writes_no_runway(tmp_path, monkeypatch):
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("a", b"1")
+    written = []
+    real = os.pwrite
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: written.append(_all_zeros(data)) or real(fd, data, offset))
+    with Coffer.open(path, "a", type="null", auto_flush=True) as coffer:
+        coffer.write("a", b"2" * 4096)  # open, change one member, close: the update a user does most
+    assert written and not any(written)
+
+
 def test_bulk_commits_append_without_a_runway(tmp_path, monkeypatch):
     written = []
     real = os.pwrite
@@ -116,9 +129,10 @@ def test_a_runway_that_cannot_be_written_costs_speed_not_the_commit(tmp_path, mo
     monkeypatch.setattr(os, "fdatasync", fdatasync)
     path = tmp_path / "c.coffer"
     with Coffer.open(path, "w", type="null", auto_flush=True) as coffer:
-        coffer.write("a", b"1" * 2000)  # acknowledged: the runway fails after the commit is durable
-        coffer.write("b", b"2" * 2000)  # the coffer carries on
+        coffer.write("a", b"1" * 2000)
+        coffer.write("b", b"2" * 2000)  # acknowledged: the runway fails after the commit is durable
+        coffer.write("c", b"3" * 2000)  # the coffer carries on
     assert runway["refused"] >= 1
     with Coffer.open(path, "r", type="null") as coffer:
         coffer.verify()
-        assert coffer.read("a") == b"1" * 2000 and coffer.read("b") == b"2" * 2000
+        assert [coffer.read(n) for n in "abc"] == [b"1" * 2000, b"2" * 2000, b"3" * 2000]

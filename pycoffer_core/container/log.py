@@ -186,6 +186,7 @@ class LogContainer(Container):
         self._dir_sync_pending = False
         self._fd = -1
         self._runway_end = 0  # zeros, synced, lie in [_write_end, _runway_end)
+        self._small_commits = 0  # since this container opened
         self._tmp_path: Path | None = None
         self._last: _Commit | None = None
         self.seq = 0
@@ -561,11 +562,15 @@ class LogContainer(Container):
 
     def _renew_runway(self, commit_bytes: int) -> None:
         """After a small commit, make sure the next one lands on synced zeros
-        (see ``RUNWAY``). A failure here costs only speed, so it is not
-        raised: the commit is already durable, and zeros after the last
-        record, written or not, synced or not, are never-written space to
-        every reader."""
-        if commit_bytes > RUNWAY_COMMIT_MAX or self._runway_end - self._write_end >= RUNWAY // 4:
+        (see ``RUNWAY``). Not after the first one of a session: a session of
+        one change (open, write, close) would pay for zeros it never uses.
+        A failure here costs only speed, so it is not raised: the commit is
+        already durable, and zeros after the last record, written or not,
+        synced or not, are never-written space to every reader."""
+        if commit_bytes > RUNWAY_COMMIT_MAX:
+            return
+        self._small_commits += 1
+        if self._small_commits < 2 or self._runway_end - self._write_end >= RUNWAY // 4:
             return
         start = max(self._runway_end, self._write_end)
         end = self._write_end + RUNWAY
