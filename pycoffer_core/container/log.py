@@ -104,6 +104,12 @@ MAX_STORED_CHUNK = 2 << 20
 INDEX_EXPANSION = 64
 
 
+#: Index records shorter than this are stored uncompressed: a delta of a
+#: change or two (mostly random ids and offsets) hardly shrinks, while every
+#: open pays about 15 µs to set up a zstd decompressor for each record it replays.
+MIN_COMPRESSED_INDEX = 1024
+
+
 def _index_cap(stored: int) -> int:
     return max(1 << 20, INDEX_EXPANSION * stored)
 
@@ -739,7 +745,7 @@ class LogContainer(Container):
     ) -> bytes:
         encoded = encode_commit(header, ops)
         context = self._commit_context(offset, epoch)
-        body = self._container_layer.seal(encoded, context)
+        body = self._container_layer.seal(encoded, context, compressible=len(encoded) >= MIN_COMPRESSED_INDEX)
         if len(encoded) > _index_cap(len(body)):
             # Compresses better than a reader accepts (see INDEX_EXPANSION): store it raw.
             body = self._container_layer.seal(encoded, context, compressible=False)
