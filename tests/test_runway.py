@@ -80,31 +80,36 @@ def test_a_writer_killed_with_its_runway_leaves_a_coffer_that_opens_and_trims_it
         assert reader.read("after") == b"more"
 
 
-def test_a_session_of_one_change_writes_no_runway(tmp_path, monkeypatch):
+def _all_zeros(data) -> bool:
+    data = bytes(data)
+    return len(data) >= log.RUNWAY // 2 and data.count(0) == len(data)
+
+
+@pytest.fixture
+def zero_writes(monkeypatch) -> list[bool]:
+    """For each pwrite from now on: whether it wrote a runway's zeros."""
+    written: list[bool] = []
+    real = os.pwrite
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: written.append(_all_zeros(data)) or real(fd, data, offset))
+    return written
+
+
+def test_a_session_of_one_change_writes_no_runway(tmp_path, request):
     path = tmp_path / "c.coffer"
     with Coffer.open(path, "w", type="null") as coffer:
         coffer.write("a", b"1")
-    written = []
-    real = os.pwrite
-    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: written.append(_all_zeros(data)) or real(fd, data, offset))
+    written = request.getfixturevalue("zero_writes")
     with Coffer.open(path, "a", type="null", auto_flush=True) as coffer:
         coffer.write("a", b"2" * 4096)  # open, change one member, close: the update a user does most
     assert written and not any(written)
 
 
-def test_bulk_commits_append_without_a_runway(tmp_path, monkeypatch):
-    written = []
-    real = os.pwrite
-    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: written.append(_all_zeros(data)) or real(fd, data, offset))
+def test_bulk_commits_append_without_a_runway(tmp_path, zero_writes):
     path = tmp_path / "c.coffer"
-    with Coffer.open(path, "w", type="null") as coffer:
+    with Coffer.open(path, "w", type="null", auto_flush=True) as coffer:
         coffer.write("big", os.urandom(log.RUNWAY_COMMIT_MAX + 1))
-    assert not any(written)  # no zeros written: large commits never pay twice
-
-
-def _all_zeros(data) -> bool:
-    data = bytes(data)
-    return len(data) >= log.RUNWAY // 2 and data.count(0) == len(data)
+        coffer.write("big2", os.urandom(log.RUNWAY_COMMIT_MAX + 1))
+    assert zero_writes and not any(zero_writes)  # large commits never write twice
 
 
 @pytest.mark.parametrize("failing", ["pwrite", "fdatasync"])
