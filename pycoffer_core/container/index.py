@@ -61,7 +61,7 @@ class MemberEntry:
     mtime_ns: int
     chunks: tuple[Chunk, ...] = field(default=())
 
-    @property
+    @cached_property
     def stored_bytes(self) -> int:
         return sum(chunk.stored_len for chunk in self.chunks)
 
