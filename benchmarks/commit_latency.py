@@ -225,16 +225,24 @@ def bare_append(fd: int, payload: bytes) -> tuple[int, int]:
 def coffer_write(coffer: Coffer, name: str, payload: bytes) -> tuple[int, int]:
     """One auto-flushed write of a new member (timed), then its deletion (not timed).
 
-    Returns the write's duration in ns and the bytes it appended to the coffer
-    file (a write that also writes a full index checkpoint appends much more).
+    Returns the write's duration in ns and the bytes its commit added to the
+    coffer's records (a write that also writes a full index checkpoint adds
+    much more). Measured by the coffer's committed size, not the file's: the
+    file runs on in the runway of zeros a writer keeps ahead of its commits.
+    The size before is the one this coffer's previous round left, so no
+    untimed work on the coffer runs just before the timed write.
     """
-    size_before = os.stat(coffer.name).st_size
+    size_before = _committed.get(id(coffer)) or coffer.stats()["file_size"]
     start = time.perf_counter_ns()
     coffer.write(name, payload)
     elapsed = time.perf_counter_ns() - start
-    appended = os.stat(coffer.name).st_size - size_before
+    appended = coffer.stats()["file_size"] - size_before
     coffer.delete(name)
+    _committed[id(coffer)] = coffer.stats()["file_size"]
     return elapsed, appended
+
+
+_committed: dict[int, int] = {}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -364,7 +372,7 @@ def render(args: argparse.Namespace, result: dict) -> str:
         "A commit normally appends the new member's record and a small index delta; every "
         "1,024 commits, or when the deltas outgrow the last full index, it appends a full index "
         "checkpoint instead, whose size grows with the number of members. The slowest writes of "
-        "each coffer, with the bytes each appended to the coffer file:",
+        "each coffer, with the bytes each added to the coffer's records:",
         "",
         "| series | median bytes appended | writes appending > 64 KiB: count, median time | 5 slowest writes: ms (bytes appended) |",
         "|---|---:|---|---|",
@@ -404,7 +412,7 @@ def render(args: argparse.Namespace, result: dict) -> str:
     for key, value in result["machine"]:
         lines.append(f"- {key}: {value}")
     lines.append(f"- Command: `{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`")
-    if args.notes:
+    if args.notes and Path(args.notes).exists():
         lines += ["", Path(args.notes).read_text(encoding="utf-8").rstrip()]
     return "\n".join(lines) + "\n"
 
@@ -426,7 +434,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--member-size", type=int, default=2048, help="bytes per member when filling the coffers (default 2048)")
     parser.add_argument("--dir", help="folder for the temporary files (default: the system temp dir when it is on the repository's filesystem)")
     parser.add_argument("--output", help=f"where to save the report (default: {DEFAULT_OUTPUT.relative_to(REPO)} for a full run; a --quick run saves only with --output)")
-    parser.add_argument("--notes", help="a Markdown file appended to the report (findings, profiles)")
+    parser.add_argument(
+        "--notes",
+        default=str(HERE / "results" / "commit_latency_findings.md"),
+        help="a Markdown file appended to the report (findings, profiles); default: %(default)s",
+    )
     parser.add_argument("--seed", type=int, default=20240601, help="seed of the per-round order shuffle")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed")
