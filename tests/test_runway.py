@@ -8,6 +8,7 @@ opens without a scan, and a closed one ends at its last record.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import shutil
 
@@ -15,6 +16,15 @@ import pytest
 
 from pycoffer_core import Coffer
 from pycoffer_core.container import log
+
+
+RUNWAY_AFTER_COMMITS = log.RUNWAY_AFTER_COMMITS
+
+
+@pytest.fixture(autouse=True)
+def early_runway(monkeypatch):
+    """Lay the runway from a session's second small commit, so tests stay short."""
+    monkeypatch.setattr(log, "RUNWAY_AFTER_COMMITS", 2)
 
 
 def _zero_tail(path) -> int:
@@ -41,6 +51,7 @@ def test_a_closed_coffer_ends_at_its_last_record(tmp_path):
         for n in range(5):
             coffer.write(f"secret/{n}", os.urandom(2048))
         committed = coffer.stats()["file_size"]
+        assert path.stat().st_size > committed
     assert path.stat().st_size == committed
     assert _zero_tail(path) == 0
 
@@ -94,14 +105,20 @@ def zero_writes(monkeypatch) -> list[bool]:
     return written
 
 
-def test_a_session_of_one_change_writes_no_runway(tmp_path, request):
+def test_a_short_session_writes_no_runway(tmp_path, request, monkeypatch):
+    monkeypatch.setattr(log, "RUNWAY_AFTER_COMMITS", RUNWAY_AFTER_COMMITS)
     path = tmp_path / "c.coffer"
     with Coffer.open(path, "w", type="null") as coffer:
         coffer.write("a", b"1")
     written = request.getfixturevalue("zero_writes")
     with Coffer.open(path, "a", type="null", auto_flush=True) as coffer:
-        coffer.write("a", b"2" * 4096)  # open, change one member, close: the update a user does most
+        for n in range(RUNWAY_AFTER_COMMITS - 1):  # open, change a few members, close
+            coffer.write(f"m{n}", b"2" * 4096)
     assert written and not any(written)
+    with Coffer.open(path, "a", type="null", auto_flush=True) as coffer:
+        for n in range(RUNWAY_AFTER_COMMITS):  # a longer session lays one
+            coffer.write(f"m{n}", b"3" * 4096)
+        assert _zero_tail(path) >= log.RUNWAY // 2
 
 
 def test_bulk_commits_append_without_a_runway(tmp_path, zero_writes):
@@ -121,6 +138,7 @@ def test_a_runway_that_cannot_be_written_costs_speed_not_the_commit(tmp_path, mo
         runway["writing"] = _all_zeros(data)
         if runway["writing"] and failing == "pwrite":
             runway["refused"] += 1
+            real_pwrite(fd, bytes(data)[: len(data) // 2], offset)  # the disk fills part-way
             raise OSError(errno.ENOSPC, "injected")
         return real_pwrite(fd, data, offset)
 
@@ -138,6 +156,38 @@ def test_a_runway_that_cannot_be_written_costs_speed_not_the_commit(tmp_path, mo
         coffer.write("b", b"2" * 2000)  # acknowledged: the runway fails after the commit is durable
         coffer.write("c", b"3" * 2000)  # the coffer carries on
     assert runway["refused"] >= 1
+    assert _zero_tail(path) == 0  # close cut off whatever zeros were written
     with Coffer.open(path, "r", type="null") as coffer:
         coffer.verify()
         assert [coffer.read(n) for n in "abc"] == [b"1" * 2000, b"2" * 2000, b"3" * 2000]
+
+
+@pytest.mark.parametrize("size", [20_000, 9_000, 4_090, 1_000])
+def test_power_lost_while_a_commit_overwrites_the_runway_opens_at_a_commit(tmp_path, size):
+    """Its pages reach the disk in any order; the rest still hold the runway's zeros.
+
+    Every subset of the pages the commit touches must open at the commit
+    before it, or (all pages written) at the commit itself: never as damage.
+    """
+    page = 4096
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null", auto_flush=True) as coffer:
+        for name in "abc":
+            coffer.write(name, os.urandom(2048))
+        before, before_end = path.read_bytes(), coffer.stats()["file_size"]
+        assert _zero_tail(path) > 0  # the next commit lands on the runway
+        coffer.write("big", os.urandom(size))
+        after, after_end = path.read_bytes(), coffer.stats()["file_size"]
+    pages = list(range(before_end // page, (after_end - 1) // page + 1))
+    crash = tmp_path / "crash.coffer"
+    for count in range(len(pages) + 1):
+        for written in itertools.combinations(pages, count):
+            state = bytearray(before)
+            for number in written:
+                state[number * page : (number + 1) * page] = after[number * page : (number + 1) * page]
+            crash.write_bytes(bytes(state))
+            with Coffer.open(crash, "r", type="null") as coffer:
+                names = sorted(info.name for info in coffer.getmembers())
+            assert names in (["a", "b", "c"], ["a", "b", "big", "c"]), written
+            if names == ["a", "b", "big", "c"]:
+                assert written == tuple(pages)

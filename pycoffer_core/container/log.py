@@ -93,6 +93,11 @@ RUNWAY = 256 * 1024
 #: Only a commit that wrote at most this much renews the runway: bulk writes
 #: append, rather than write everything twice (zeros, then data).
 RUNWAY_COMMIT_MAX = 64 * 1024
+#: A runway costs a write and a sync of its zeros and saves about 0.09 ms per
+#: commit landing on it: it is laid only once a session has made this many
+#: small commits, so short sessions (open, change a few members, close) don't
+#: pay for zeros that close then cuts off.
+RUNWAY_AFTER_COMMITS = 16
 #: What one data record may decompress to: a chunk (256 KiB written; up to
 #: 1 MiB read) and the layers' framing.
 MAX_CHUNK_RECORD = (1 << 20) + 4096
@@ -305,7 +310,15 @@ class LogContainer(Container):
             return None  # the forward scan says precisely what is wrong
 
     def _scan_for_last_commit(self, size: int) -> _Commit | None:
-        """Walk the records from the start; stop at the torn tail, if any."""
+        """Walk the records from the start; stop at the torn tail, if any.
+
+        A record that fails a check is an interrupted commit rather than
+        damage when part of it was never written (see ``_never_written``):
+        every acknowledged commit was synced whole, with everything before
+        it, so none can lie beyond such bytes. Power lost while a commit
+        overwrote the runway leaves just that: its pages reach the disk in
+        any order, and those that don't still hold the runway's zeros.
+        """
         zero_start = self._zero_suffix_start(size)
         offset = self._header_len
         last: _Commit | None = None
@@ -315,7 +328,14 @@ class LogContainer(Container):
             raw_head = os.pread(self._fd, HEAD_SIZE, offset)
             head = framing.parse_head(raw_head)
             if head is None:
-                if offset + HEAD_SIZE > zero_start or len(raw_head) < HEAD_SIZE:
+                if (
+                    offset + HEAD_SIZE > zero_start
+                    or len(raw_head) < HEAD_SIZE
+                    or self._zeros(offset, max(offset + HEAD_SIZE, offset - offset % _PAGE + _PAGE))
+                    or self._in_zero_page(offset + HEAD_SIZE - 1)
+                ):
+                    # Never written: a head of zeros that run on to its page's
+                    # end, or a head ending in a page of zeros.
                     break
                 raise IntegrityError(f"record header at offset {offset} is damaged")
             end = offset + head.total
@@ -327,14 +347,16 @@ class LogContainer(Container):
                 except WrongKeyError:
                     raise
                 except IntegrityError:
-                    if end >= zero_start and self._holds_zero_page(offset, end):
-                        break  # the last record, partly never written: interrupted
+                    if self._never_written(offset, end):
+                        break  # interrupted
                     raise
             else:
                 trail = os.pread(self._fd, TRAIL_SIZE, end - TRAIL_SIZE)
                 if len(trail) < TRAIL_SIZE:
                     break  # a writer dropped its uncommitted records meanwhile
                 if not framing.trail_ok(trail, head.body_len):
+                    if self._never_written(offset, end):
+                        break  # interrupted
                     raise IntegrityError(f"record at offset {offset} is damaged (trail)")
             offset = end
         return last
@@ -350,6 +372,26 @@ class LogContainer(Container):
                 return start + len(stripped)
             end = start
         return end
+
+    def _zeros(self, start: int, end: int) -> bool:
+        """Whether ``[start, end)`` holds only zero bytes (up to the file's end)."""
+        block = os.pread(self._fd, end - start, start)
+        return bool(block) and block.count(0) == len(block)
+
+    def _in_zero_page(self, position: int) -> bool:
+        """Whether the page holding this byte is all zeros, within the file."""
+        page = position - position % _PAGE
+        return self._zeros(page, page + _PAGE)
+
+    def _never_written(self, start: int, end: int) -> bool:
+        """Whether the record at ``[start, end)``, whose head is valid but which
+        fails a check, was partly never written: its trail and all its bytes
+        in the page of its end marker are zeros (that page was never written;
+        a whole record's marker is never zero), or it covers a whole page of
+        zeros (sealed and compressed bodies hold none). A single zero byte
+        is not enough: damage can leave one."""
+        last_page = (end - 1) - (end - 1) % _PAGE
+        return self._zeros(min(max(start, last_page), end - TRAIL_SIZE), end) or self._holds_zero_page(start, end)
 
     def _holds_zero_page(self, start: int, end: int) -> bool:
         """Whether ``[start, end)`` covers a whole page of zeros: never written."""
@@ -568,15 +610,15 @@ class LogContainer(Container):
 
     def _renew_runway(self, commit_bytes: int) -> None:
         """After a small commit, make sure the next one lands on synced zeros
-        (see ``RUNWAY``). Not after the first one of a session: a session of
-        one change (open, write, close) would pay for zeros it never uses.
+        (see ``RUNWAY``), once the session has made ``RUNWAY_AFTER_COMMITS``
+        of them; never for close's own checkpoint.
         A failure here costs only speed, so it is not raised: the commit is
         already durable, and zeros after the last record, written or not,
         synced or not, are never-written space to every reader."""
         if commit_bytes > RUNWAY_COMMIT_MAX:
             return
         self._small_commits += 1
-        if self._small_commits < 2 or self._runway_end - self._write_end >= RUNWAY // 4:
+        if self._small_commits < RUNWAY_AFTER_COMMITS or self._runway_end - self._write_end >= RUNWAY // 4:
             return
         start = max(self._runway_end, self._write_end)
         end = self._write_end + RUNWAY
@@ -584,7 +626,12 @@ class LogContainer(Container):
             _pwrite_all(self._fd, bytes(end - start), start)
             os.fdatasync(self._fd)
         except OSError:
-            self._runway_end = self._write_end
+            # Zeros may lie past the records now, synced or not: close cuts
+            # them off all the same.
+            try:
+                self._runway_end = max(self._write_end, os.fstat(self._fd).st_size)
+            except OSError:
+                self._runway_end = self._write_end
         else:
             self._runway_end = end
 
@@ -737,7 +784,8 @@ class LogContainer(Container):
         else:
             self._deltas_since_checkpoint += 1
             self._delta_bytes += len(record)
-        self._renew_runway(self._write_end - header.data_start)
+        if not checkpoint:  # close's checkpoint: the runway would be cut at once
+            self._renew_runway(self._write_end - header.data_start)
         return seq
 
     def _seal_commit(
