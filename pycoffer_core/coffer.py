@@ -84,6 +84,8 @@ def _check_data(data: object, name: object, method: str) -> bytes | bytearray | 
             f"{method}() data must be bytes-like, not {type(data).__name__}; "
             "encode text first, or use writelines() or file(name, 'wt')"
         )
+    if isinstance(data, memoryview) and not data.c_contiguous:
+        raise TypeError(f"{method}() data must be contiguous: pass bytes(view) for a strided view")
     return data
 
 

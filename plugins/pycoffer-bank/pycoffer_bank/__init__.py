@@ -76,6 +76,8 @@ class FernetLayer(Layer):
 
     def __init__(self, key: bytes) -> None:
         raw = base64.urlsafe_b64decode(key)
+        if len(raw) != 32:
+            raise ValueError("a Fernet key is 32 bytes, URL-safe base64-encoded")
         self._signing_key, self._aes = raw[:16], algorithms.AES(raw[16:])
 
     def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:

@@ -122,3 +122,14 @@ def test_a_record_that_is_not_a_token_of_this_key_raises_integrity_error(cut):
     }[cut]
     with pytest.raises(IntegrityError, match="decryption failed"):
         layer.open(damaged, b"ctx")
+
+
+@pytest.mark.parametrize("raw_size", [16, 31, 33, 48])
+def test_the_fernet_layer_refuses_a_key_that_is_not_32_bytes_as_fernet_does(raw_size):
+    from pycoffer_bank import FernetLayer
+
+    key = base64.urlsafe_b64encode(os.urandom(raw_size))
+    with pytest.raises(ValueError):
+        Fernet(key)
+    with pytest.raises(ValueError, match="32 bytes"):
+        FernetLayer(key)
