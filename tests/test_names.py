@@ -56,3 +56,12 @@ def test_an_index_accepts_exactly_the_names_the_writer_stores(name):
 @pytest.mark.parametrize("raw", [b"\xff", b"a/\xc3", b"\xed\xb3\xbf"])
 def test_an_index_name_that_is_not_utf8_is_refused(raw):
     assert canonical_from_utf8(raw) is None
+
+
+def test_an_index_handed_back_as_any_buffer_decodes_the_same():
+    """A container layer may return a memoryview or bytearray from open()."""
+    from pycoffer_core.container.index import OP_PUT, CommitHeader, MemberEntry, Op, decode_commit, encode_commit
+
+    body = encode_commit(CommitHeader(1, 0, 0, 0, 0), [Op(OP_PUT, "a/b", MemberEntry("a/b", bytes(16), 0, 0))])
+    expected = decode_commit(body)
+    assert decode_commit(memoryview(body)) == decode_commit(bytearray(body)) == expected

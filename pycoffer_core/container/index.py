@@ -148,6 +148,8 @@ def decode_commit(body: bytes) -> tuple[CommitHeader, list[Op]]:
     Every length is checked against the body before it is used; a name that
     is not in the canonical form the writer stores is forged.
     """
+    if not isinstance(body, (bytes, bytearray)):
+        body = bytes(body)  # a layer may hand back any buffer
     end = len(body)
     if end < _COMMIT.size:
         raise _malformed("truncated")
