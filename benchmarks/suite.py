@@ -391,11 +391,11 @@ def run_archive(plan, work, ours_driver, series_list, types, rng, tree, text_fil
     runs: dict[str, dict[str, list]] = {s.key: {"add": [], "extract": [], "size": [], "add_cpu": [], "extract_cpu": []} for s in series_list}
     text_runs: dict[str, dict[str, list]] = {s.key: {"add": [], "add_cpu": []} for s in series_list if s.ours}
     prims: list[dict] = []
-    disk: dict[str, list[int]] = {"copy_tree": []}
+    disk: dict[str, list[int]] = {}
     kept: dict[str, Path] = {}
     for number in range(plan.archive_rounds):
         print(f"suite: archive round {number + 1}/{plan.archive_rounds}", file=sys.stderr, flush=True)
-        steps = [("series", s) for s in series_list] + [("primitives", None), ("copy_tree", None)]
+        steps = [("series", s) for s in series_list] + [("primitives", None)]
         rng.shuffle(steps)
         for kind, series in steps:
             if kind == "primitives":
@@ -403,9 +403,6 @@ def run_archive(plan, work, ours_driver, series_list, types, rng, tree, text_fil
                     "text": primitive_costs(ours_driver, types, text_files),
                     "random": primitive_costs(ours_driver, types, random_files),
                 })
-                continue
-            if kind == "copy_tree":
-                disk["copy_tree"].append(ours_driver.call(op="copy_tree", src=str(tree), dest=str(out / "floor"))["ns"])
                 continue
             path = coffers / f"{series.key.replace(':', '-')}-{number}.coffer"
             added = series.driver.call(
@@ -531,14 +528,14 @@ def fresh_op(python, key, cap, env, **request) -> dict:
 def run_big(plan, work, ours_driver, series_list, types, rng, big, bulk, env) -> dict:
     runs: dict[str, dict[str, list]] = {}
     prims: list[dict] = []
-    disk: dict[str, list[int]] = {"plain": []}
+    disk: dict[str, list[int]] = {}
     bulk_runs: dict[str, list[dict]] = {}
     folder = big.parent
     for number in range(plan.big_rounds):
         print(f"suite: big member round {number + 1}/{plan.big_rounds}", file=sys.stderr, flush=True)
         steps = [("series", s) for s in series_list
                  if s.ours or s.key == "pyzipper" or (number == 0 and s.key.split(":")[-1] in plan.upstream_big_types)]
-        steps += [("primitives", None), ("plain", None)]
+        steps += [("primitives", None)]
         rng.shuffle(steps)
         for kind, series in steps:
             if kind == "primitives":
@@ -546,11 +543,6 @@ def run_big(plan, work, ours_driver, series_list, types, rng, big, bulk, env) ->
                     "big": primitive_costs(ours_driver, types, [big]),
                     "bulk": primitive_costs(ours_driver, types, [bulk]),
                 })
-                continue
-            if kind == "plain":
-                disk["plain"].append(
-                    ours_driver.call(op="disk_write", path=str(folder / "floor.bin"), size=plan.big_size)["ns"]
-                )
                 continue
             entry = runs.setdefault(series.key, {"add": [], "extract": []})
             path = folder / f"{series.key.replace(':', '-')}.coffer"
@@ -676,14 +668,13 @@ def analyse(plan: Plan, types: list[str], data: dict) -> dict:
             med([c / w for c, w in zip(run["add_cpu"], run["add"])]),
             med([c / w for c, w in zip(run["extract_cpu"], run["extract"])]),
         )
-    copy_tree = med(archive["disk"]["copy_tree"])
     floor_add, floor_extract, parallel = {}, {}, {}
     for t in types:
         key = f"ours:{t}"
         seal = med([sum_costs(p["text"][t], "seal") + sum_costs(p["random"][t], "seal") for p in archive["prims"]])
         opened = med([sum_costs(p["text"][t], "open") + sum_costs(p["random"][t], "open") for p in archive["prims"]])
         write = med(archive["disk"].get(key, []))
-        copy = med(archive["disk"].get(f"{key}:copy", [])) or copy_tree
+        copy = med(archive["disk"].get(f"{key}:copy", []))
         arch["floors"][t] = {"seal": seal, "open": opened, "write": write, "copy": copy}
         arch["prims"][t] = archive["prims"]
         a = arch["add"][key].median / (seal + write)
@@ -734,14 +725,13 @@ def analyse(plan: Plan, types: list[str], data: dict) -> dict:
         big.setdefault("cpu", {})[key] = (
             med([r["cpu_ns"] / r["ns"] for r in adds]), med([r["cpu_ns"] / r["ns"] for r in exts])
         )
-    plain_write = med(bigd["disk"]["plain"])
     b_add, b_ext, b_zip, b_rss, b_par = {}, {}, {}, {}, {}
     for t in types:
         key = f"ours:{t}"
         seal = med([sum_costs(p["big"][t], "seal") for p in bigd["prims"]])
         opened = med([sum_costs(p["big"][t], "open") for p in bigd["prims"]])
         write = med(bigd["disk"].get(key, []))
-        plain = med(bigd["disk"].get(f"{key}:plain", [])) or plain_write
+        plain = med(bigd["disk"].get(f"{key}:plain", []))
         big["floors"][t] = {"seal": seal, "open": opened, "write": write, "plain": plain}
         add_s, ext_s = big["add"].get(key), big["extract"].get(key)
         if add_s and write is not None:
@@ -784,6 +774,22 @@ def analyse(plan: Plan, types: list[str], data: dict) -> dict:
 
 
 # ---------------------------------------------------------------- report
+
+
+def two_core_table(intro: str, types: list[str], adds: dict) -> list[str]:
+    """One add per type beside one thread's floor (primitives + write + fsync): do both cores work?"""
+    lines = [
+        "",
+        intro,
+        "",
+        "| type | our add, s | primitives on one core, s | writing as many bytes + fsync, s | floor / ours (≥ 1.5: both cores at work) | CPU/wall |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for t in types:
+        x = adds[t]
+        lines.append(f"| {t} | {fmt_s(x['add'])} | {fmt_s(x['seal'])} | {fmt_s(x['write'])} | "
+                     f"{fmt_x((x['seal'] + x['write']) / x['add'])} | {x['cpu']:.2f} |")
+    return lines
 
 
 def render(args, plan: Plan, types: list[str], data: dict, derived: dict, notes: list[str]) -> str:
@@ -928,17 +934,11 @@ def render(args, plan: Plan, types: list[str], data: dict, derived: dict, notes:
             f"| {label_of(key)} | {fmt_s(a.median)} | {spread(a, fmt_s)} | {fmt_s(e.median)} | {spread(e, fmt_s)} | "
             f"{cpu_a:.2f}, {cpu_e:.2f} | {arch['size'][key] / 1e6:,.2f} MB | {plain_total / arch['size'][key]:.2f} | {fa} | {fe} |"
         )
-    lines += [
-        "",
-        "The compressible part alone (the stdlib sources, one `add`), beside what one thread could do: its primitives on one core plus writing as many bytes and fsync:",
-        "",
-        "| type | our add, s | primitives on one core, s | writing as many bytes + fsync, s | floor / ours (≥ 1.5: both cores at work) | CPU/wall |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for t in types:
-        x = arch["text"][t]
-        lines.append(f"| {t} | {fmt_s(x['add'])} | {fmt_s(x['seal'])} | {fmt_s(x['write'])} | "
-                     f"{fmt_x((x['seal'] + x['write']) / x['add'])} | {x['cpu']:.2f} |")
+    lines += two_core_table(
+        "The compressible part alone (the stdlib sources, one `add`), beside what one thread could do: its "
+        "primitives on one core plus writing as many bytes and fsync:",
+        types, arch["text"],
+    )
 
     # open/update
     for op, title in (("read", "## 3. Open the archive's coffer and read one member"),
@@ -1009,18 +1009,11 @@ def render(args, plan: Plan, types: list[str], data: dict, derived: dict, notes:
             f"| {label_of(key)} | {rate(a.median)} | {rate(a.maximum)}–{rate(a.minimum)} | {ext[0]} | {ext[1]} | "
             f"{cpu_text} | {bigd['size'][key] / 1e6:,.0f} MB | {peak:,.0f} MB ({base:,.0f}) | {fa} | {fe} |"
         )
-    lines += [
-        "",
+    lines += two_core_table(
         f"A wholly compressible member ({plan.bulk_text_size / MiB:,.0f} MiB of stdlib sources, one `add` in the "
         "long-lived worker), beside what one thread could do (primitives on one core + write + fsync):",
-        "",
-        "| type | our add, s | primitives on one core, s | writing as many bytes + fsync, s | floor / ours (≥ 1.5: both cores at work) | CPU/wall |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for t in types:
-        x = bigd["bulk"][t]
-        lines.append(f"| {t} | {fmt_s(x['add'])} | {fmt_s(x['seal'])} | {fmt_s(x['write'])} | "
-                     f"{fmt_x((x['seal'] + x['write']) / x['add'])} | {x['cpu']:.2f} |")
+        types, bigd["bulk"],
+    )
 
     # what limits it
     lines += ["", "## What limits it", ""]
