@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from benchmark_runs import run_quick
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "suite.py"
 TYPES = ("null", "bank", "store", "market", "aes")
@@ -22,18 +23,7 @@ TYPES = ("null", "bank", "store", "market", "aes")
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], str, Path]:
-    work = tmp_path_factory.mktemp("suite")
-    report = work / "report.md"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--dir", str(work), "--output", str(report)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, f"suite failed:\n{done.stdout}\n{done.stderr}"
-    assert report.exists(), done.stdout
-    return done, report.read_text(encoding="utf-8"), work
+    return run_quick(SCRIPT, tmp_path_factory.mktemp("suite"), timeout=900)
 
 
 def test_report_has_every_section(quick_run):
