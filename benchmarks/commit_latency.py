@@ -232,17 +232,17 @@ def coffer_write(coffer: Coffer, name: str, payload: bytes) -> tuple[int, int]:
     The size before is the one this coffer's previous round left, so no
     untimed work on the coffer runs just before the timed write.
     """
-    size_before = _committed.get(id(coffer)) or coffer.stats()["file_size"]
+    size_before = _committed.get(coffer.name) or coffer.stats()["file_size"]
     start = time.perf_counter_ns()
     coffer.write(name, payload)
     elapsed = time.perf_counter_ns() - start
     appended = coffer.stats()["file_size"] - size_before
     coffer.delete(name)
-    _committed[id(coffer)] = coffer.stats()["file_size"]
+    _committed[coffer.name] = coffer.stats()["file_size"]
     return elapsed, appended
 
 
-_committed: dict[int, int] = {}
+_committed: dict[str, int] = {}  # coffer file -> its committed size after the last round
 
 
 def run(args: argparse.Namespace) -> dict:

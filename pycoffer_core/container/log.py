@@ -396,11 +396,7 @@ class LogContainer(Container):
     def _holds_zero_page(self, start: int, end: int) -> bool:
         """Whether ``[start, end)`` covers a whole page of zeros: never written."""
         first = -(-start // _PAGE) * _PAGE
-        for page in range(first, end - _PAGE + 1, _PAGE):
-            block = os.pread(self._fd, _PAGE, page)
-            if block.count(0) == _PAGE:
-                return True
-        return False
+        return any(self._in_zero_page(page) for page in range(first, end - _PAGE + 1, _PAGE))
 
     def _fresh_data_present(self, commit: _Commit) -> bool:
         """Whether the chunks first written by ``commit`` reached the disk.
