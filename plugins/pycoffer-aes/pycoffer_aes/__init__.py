@@ -41,19 +41,28 @@ IV_SIZE = 16
 ENCRYPTION_PURPOSE = b"pycoffer/aes/container-enc"
 MAC_PURPOSE = b"pycoffer/aes/container-mac"
 
-Ctr = Callable[[bytes, bytes, bytes], bytes]
+#: AES-256-CTR under one key: ``(iv, data) -> data XOR keystream``.
+Ctr = Callable[[bytes, bytes], bytes]
 
 
-def _ctr_pyaes(key: bytes, iv: bytes, data: bytes) -> bytes:
-    # pyaes's Counter is the whole 16-byte block as one big-endian number,
-    # wrapping at 2**128: exactly what cryptography's (OpenSSL's) CTR does.
-    counter = pyaes.Counter(int.from_bytes(iv, "big"))
-    return bytes(pyaes.AESModeOfOperationCTR(key, counter=counter).encrypt(bytes(data)))
+def _ctr_pyaes(key: bytes) -> Ctr:
+    def ctr(iv: bytes, data: bytes) -> bytes:
+        # pyaes's Counter is the whole 16-byte block as one big-endian number,
+        # wrapping at 2**128: exactly what cryptography's (OpenSSL's) CTR does.
+        counter = pyaes.Counter(int.from_bytes(iv, "big"))
+        return bytes(pyaes.AESModeOfOperationCTR(key, counter=counter).encrypt(bytes(data)))
+
+    return ctr
 
 
-def _ctr_cryptography(key: bytes, iv: bytes, data: bytes) -> bytes:
-    encryptor = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
-    return encryptor.update(data) + encryptor.finalize()
+def _ctr_cryptography(key: bytes) -> Ctr:
+    algorithm = algorithms.AES(key)  # built once: it checks the key each time
+
+    def ctr(iv: bytes, data: bytes) -> bytes:
+        # CTR is a stream mode: ``update`` returns every byte, ``finalize`` none.
+        return Cipher(algorithm, modes.CTR(iv)).encryptor().update(data)
+
+    return ctr
 
 
 def fast_path_available() -> bool:
@@ -104,19 +113,19 @@ class AesCtrLayer(Layer):
         backend: str | None = None,
         random: Callable[[int], bytes] | None = None,
     ) -> None:
-        self._key = raw_key("AES key", key)
+        key = raw_key("AES key", key)
         self.backend = backend_name(backend)
-        self._ctr: Ctr = _ctr_pyaes if self.backend == "pyaes" else _ctr_cryptography
+        self._ctr: Ctr = (_ctr_pyaes if self.backend == "pyaes" else _ctr_cryptography)(key)
         self._random = random
 
     def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:
         iv = (self._random or os.urandom)(IV_SIZE)
-        return iv + self._ctr(self._key, iv, data)
+        return iv + self._ctr(iv, data)
 
     def open(self, data: bytes, context: bytes) -> bytes:
         if len(data) < IV_SIZE:
             raise IntegrityError("encrypted data is too short to hold its IV")
-        return self._ctr(self._key, data[:IV_SIZE], data[IV_SIZE:])
+        return self._ctr(data[:IV_SIZE], data[IV_SIZE:])
 
 
 class AesType(CofferType):
