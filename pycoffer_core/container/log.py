@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import struct
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -98,6 +99,12 @@ RUNWAY_COMMIT_MAX = 64 * 1024
 #: small commits, so short sessions (open, change a few members, close) don't
 #: pay for zeros that close then cuts off.
 RUNWAY_AFTER_COMMITS = 16
+#: A writer that has appended this many bytes of data records since its last
+#: sync starts an *early sync* of them on a thread of its own and goes on
+#: writing: the disk takes the bulk of a large commit while the caller still
+#: reads and seals its input, and the commit's own sync flushes only the
+#: tail. Durability does not depend on it: every commit still syncs.
+EARLY_SYNC_BYTES = 4 << 20
 #: What one data record may decompress to: a chunk (256 KiB written; up to
 #: 1 MiB read) and the layers' framing.
 MAX_CHUNK_RECORD = (1 << 20) + 4096
@@ -198,6 +205,9 @@ class LogContainer(Container):
         self._fd = -1
         self._runway_end = 0  # zeros, synced, lie in [_write_end, _runway_end)
         self._small_commits = 0  # since this container opened
+        self._synced_end = 0  # what the last sync started covers, early or not
+        self._early_sync: threading.Thread | None = None
+        self._early_sync_error: OSError | None = None
         self._tmp_path: Path | None = None
         self._last: _Commit | None = None
         self.seq = 0
@@ -575,7 +585,7 @@ class LogContainer(Container):
 
     def store_sealed(self, sealed: SealedChunk) -> Chunk:
         self._check_writable()
-        offset = self._append(sealed.record)
+        offset = self._append_data(sealed.record)
         return Chunk(offset, len(sealed.record), sealed.plain_len, sealed.tag)
 
     def _open_data(self, body: bytes) -> tuple[bytes, bytes]:
@@ -597,7 +607,48 @@ class LogContainer(Container):
         self._write_end = offset + len(record)
         return offset
 
+    def _append_data(self, record: bytes) -> int:
+        offset = self._append(record)
+        if self._write_end - max(self._synced_end, self._committed_end) >= EARLY_SYNC_BYTES:
+            self._start_early_sync()
+        return offset
+
+    def _start_early_sync(self) -> None:
+        """Sync what is written so far on another thread (see ``EARLY_SYNC_BYTES``)."""
+        if self._early_sync is not None:
+            if self._early_sync.is_alive():
+                return  # one at a time; the next record tries again
+            self._join_early_sync()
+        self._synced_end = self._write_end
+        fd = self._fd
+
+        def sync() -> None:
+            try:
+                os.fdatasync(fd)
+            except OSError as exc:
+                # Raised by the next commit: after a failed sync the page
+                # cache can no longer say what reached the disk.
+                self._early_sync_error = exc
+
+        self._early_sync = threading.Thread(target=sync, name="pycoffer-early-sync", daemon=True)
+        self._early_sync.start()
+
+    def _finish_early_sync(self) -> None:
+        """Wait for the early sync; raise the error it met, if any."""
+        self._join_early_sync()
+        error, self._early_sync_error = self._early_sync_error, None
+        if error is not None:
+            raise error
+
+    def _join_early_sync(self) -> None:
+        """Wait for the early sync, if one runs: before a commit, and before the
+        descriptor is truncated, swapped or closed."""
+        if self._early_sync is not None:
+            self._early_sync.join()
+            self._early_sync = None
+
     def _truncate_to(self, offset: int) -> None:
+        self._join_early_sync()
         self._runway_end = min(self._runway_end, offset)
         try:
             os.ftruncate(self._fd, offset)
@@ -745,6 +796,7 @@ class LogContainer(Container):
             ops = everything
         record = framing.frame(kind, body)
         try:
+            self._finish_early_sync()
             # The data first (see PRESYNC_THRESHOLD), unless the file is not
             # published yet: the rename comes after the whole file is synced.
             if offset - self._committed_end > PRESYNC_THRESHOLD and self._tmp_path is None:
@@ -891,6 +943,7 @@ class LogContainer(Container):
 
     def compact(self) -> None:
         self._check_writable()
+        self._join_early_sync()  # its descriptor is about to be retired
         if self._has_changes() or self._tmp_path is not None:
             raise RuntimeError("compact() needs every change committed first")
         self._undo.clear()  # only changes that cancel out (a member made and deleted)
@@ -992,6 +1045,7 @@ class LogContainer(Container):
     def close(self) -> None:
         if self._fd >= 0:
             try:
+                self._join_early_sync()
                 self.discard()
                 if self._writable and not self._broken:
                     self._drop_runway()

@@ -30,6 +30,7 @@ import pytest
 
 import harness
 from pycoffer_core import Coffer, CofferBrokenError, CofferError
+from pycoffer_core.container import log
 
 from .conftest import ALL_TYPES
 
@@ -39,6 +40,13 @@ FULL = os.environ.get("PYCOFFER_RELIABILITY_FULL") == "1"
 #: ahead of its commits are there for speed alone (see ``log.RUNWAY``).
 ABSORBED_IN = {"_renew_runway", "_drop_runway"}
 PASSWORD = "fault-passphrase"
+
+
+@pytest.fixture(autouse=True)
+def early_syncs(monkeypatch):
+    """Start an early sync (``log.EARLY_SYNC_BYTES``) after every 64 KiB of
+    data, so the scenarios' larger writes fail in one too."""
+    monkeypatch.setattr(log, "EARLY_SYNC_BYTES", 64 * 1024)
 
 
 class Injector:
