@@ -38,7 +38,6 @@ from .unlock import KeyProvider, Passphrase, RawKeys
 
 _MODES = {"r", "w", "a", "x"}
 _FILE_MODES = {"rb", "wb", "ab", "rt", "wt", "at", "r", "w", "a"}
-_COPY_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -765,7 +764,8 @@ class Coffer:
         with extraction.open_source(path) as source:
             stat = os.fstat(source.fileno())
             writer = self._writer(name, append=False, mtime_ns=stat.st_mtime_ns, commit=False)
-            self._fill(writer, iter(lambda: source.read(_COPY_BLOCK), b""))
+            # Whole chunks: the writer seals each read as it is, without a copy.
+            self._fill(writer, iter(lambda: source.read(CHUNK_SIZE), b""))
 
     def extract(self, arcname: str, path: str | os.PathLike[str] = ".") -> list[str]:
         """Write a member, or every member under a directory prefix, as ``path/arcname``.

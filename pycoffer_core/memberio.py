@@ -170,6 +170,9 @@ class MemberWriter(io.RawIOBase):
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         self._checkClosed()
+        if type(data) is bytes and len(data) == CHUNK_SIZE and not self._buffer and not self._aborted:
+            self._emit(data)  # a whole chunk, immutable: sealed as it is, no copy
+            return CHUNK_SIZE
         with memoryview(data) as view:
             view = view.cast("B")
             count = len(view)

@@ -38,3 +38,20 @@ def test_a_strided_view_is_refused_at_every_size_and_changes_nothing(tmp_path, s
             with pytest.raises(TypeError, match="contiguous"):
                 method("m", strided)
         assert coffer.getmembers() == []
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [CHUNK_SIZE, CHUNK_SIZE],  # whole chunks: sealed as they are
+        [4, CHUNK_SIZE, CHUNK_SIZE, 4],  # whole chunks that don't start a chunk
+        [CHUNK_SIZE, 4, CHUNK_SIZE, CHUNK_SIZE - 4, CHUNK_SIZE],
+    ],
+)
+def test_a_member_file_stores_any_run_of_block_sizes_in_order(tmp_path, sizes):
+    blocks = [bytes([number]) * size for number, size in enumerate(sizes, 1)]
+    with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+        with coffer.file("m", "wb") as member:
+            for block in blocks:
+                assert member.write(block) == len(block)
+        assert coffer.read("m") == b"".join(blocks)
