@@ -58,21 +58,31 @@ def plan_add(
     plan = []
     for folder, dirnames, filenames in os.walk(source, followlinks=follow_symlinks):
         dirnames.sort()
+        prefix = os.path.relpath(folder, source).replace(os.sep, "/")
+        prefix = base_name if prefix == "." else f"{base_name}/{prefix}"
         for filename in sorted(filenames):
-            path = Path(folder) / filename
-            if path.is_symlink() and not follow_symlinks:
-                target = path.resolve()
-                if not (target.is_file() and _inside(target, root)):
-                    continue
-            if not path.is_file():
-                continue  # sockets, fifos, devices, dangling links
-            if excluded and _identities((path,)) & excluded:
+            path = Path(folder, filename)
+            try:
+                # One lstat tells links, kinds and identities apart: a tree
+                # of many small files pays this per file.
+                info = os.lstat(path)
+                link = stat.S_ISLNK(info.st_mode)
+                if link:
+                    if not follow_symlinks:
+                        target = path.resolve()
+                        if not (target.is_file() and _inside(target, root)):
+                            continue
+                    info = os.stat(path)
+            except OSError:
+                continue  # vanished, or a dangling link
+            if not stat.S_ISREG(info.st_mode):
+                continue  # sockets, fifos, devices
+            if (info.st_dev, info.st_ino) in excluded:
                 continue
-            relative = path.relative_to(source).as_posix()
             # A link chosen now is stored as the file it names now: the file is
             # then opened without following links (see open_source).
-            stored = path.resolve() if path.is_symlink() else path
-            plan.append((stored, names.normalize(f"{base_name}/{relative}")))
+            stored = path.resolve() if link else path
+            plan.append((stored, names.normalize(f"{prefix}/{filename}")))
     return plan
 
 
