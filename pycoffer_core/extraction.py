@@ -110,6 +110,12 @@ def _safe_parent(root: Path, parts: list[str]) -> Path:
     return current
 
 
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    with memoryview(data) as view:
+        while view:
+            view = view[os.write(fd, view) :]
+
+
 def write_member(root: Path, name: str, reader: BinaryIO, mtime_ns: int) -> Path:
     """Write a member's content as ``root/name``; return the path written.
 
@@ -122,15 +128,25 @@ def write_member(root: Path, name: str, reader: BinaryIO, mtime_ns: int) -> Path
         root.mkdir(parents=True, exist_ok=True)
     parent = _safe_parent(root, parts[:-1])
     target = parent / parts[-1]
-    if target.is_dir() and not target.is_symlink():
+    try:
+        is_folder = stat.S_ISDIR(os.lstat(target).st_mode)  # a link to a folder is replaced
+    except FileNotFoundError:
+        is_folder = False
+    if is_folder:
         raise IsADirectoryError(f"{target} is a folder; can't extract member {name!r} over it")
     part = parent / f".{parts[-1][:200]}.{secrets.token_hex(4)}.pycoffer-part"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(part, flags, 0o600)
     try:
-        with open(fd, "wb", closefd=True) as out:
-            while block := reader.read(_BLOCK):
-                out.write(block)
+        try:
+            # A member reader hands out its chunks as they are opened: each is
+            # written straight from there, with no copy into a file buffer.
+            iter_chunks = getattr(reader, "iter_chunks", None)
+            blocks = iter_chunks() if iter_chunks is not None else iter(lambda: reader.read(_BLOCK), b"")
+            for block in blocks:
+                _write_all(fd, block)
+        finally:
+            os.close(fd)
         os.utime(part, ns=(mtime_ns, mtime_ns))
         os.replace(part, target)
     except BaseException:

@@ -7,7 +7,7 @@ import io
 import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import accumulate
 
@@ -91,6 +91,17 @@ class MemberReader(io.RawIOBase):
             parts.append(data[self._pos - self._starts[index] :])
             self._pos = self._starts[index + 1]
         return b"".join(parts)
+
+    def iter_chunks(self) -> Iterator[bytes | memoryview]:
+        """The rest of the content, a chunk at a time, as it is opened (no copy);
+        the position moves past each chunk as it is handed out."""
+        self._checkClosed()
+        while self._pos < self._entry.size:
+            index = bisect.bisect_right(self._starts, self._pos) - 1
+            data = self._chunk(index)
+            start = self._pos - self._starts[index]
+            self._pos = self._starts[index + 1]
+            yield memoryview(data)[start:] if start else data
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._checkClosed()
