@@ -93,15 +93,15 @@ def open_source(path: Path) -> BinaryIO:
     return open(fd, "rb")
 
 
-def _safe_parent(root: Path, parts: list[str]) -> Path:
+def _safe_parent(root: str, parts: list[str]) -> str:
     """Make the folders of a member under ``root``, refusing symbolic links."""
     current = root
     for part in parts:
-        current = current / part
+        current = os.path.join(current, part)
         try:
             mode = os.lstat(current).st_mode  # one call, not three: this runs per member and folder
         except FileNotFoundError:
-            current.mkdir(mode=0o700)
+            os.mkdir(current, 0o700)
             continue
         if stat.S_ISLNK(mode):
             raise UnsafePathError(f"refusing to extract through the symbolic link {current}")
@@ -123,18 +123,21 @@ def write_member(root: Path, name: str, reader: BinaryIO, mtime_ns: int) -> Path
     when complete, so the target is never half-written and a symbolic link
     at the target is replaced rather than written through.
     """
+    # Paths as strings: pathlib's objects cost more than the system calls
+    # when a tree of small members is extracted.
     parts = names.normalize(name).split("/")
-    if not root.is_dir():  # a stat costs less than a mkdir that fails
-        root.mkdir(parents=True, exist_ok=True)
-    parent = _safe_parent(root, parts[:-1])
-    target = parent / parts[-1]
+    base = os.fspath(root)
+    if not os.path.isdir(base):  # a stat costs less than a mkdir that fails
+        os.makedirs(base, exist_ok=True)
+    parent = _safe_parent(base, parts[:-1])
+    target = os.path.join(parent, parts[-1])
     try:
         is_folder = stat.S_ISDIR(os.lstat(target).st_mode)  # a link to a folder is replaced
     except FileNotFoundError:
         is_folder = False
     if is_folder:
         raise IsADirectoryError(f"{target} is a folder; can't extract member {name!r} over it")
-    part = parent / f".{parts[-1][:200]}.{secrets.token_hex(4)}.pycoffer-part"
+    part = os.path.join(parent, f".{parts[-1][:200]}.{secrets.token_hex(4)}.pycoffer-part")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(part, flags, 0o600)
     try:
@@ -150,6 +153,9 @@ def write_member(root: Path, name: str, reader: BinaryIO, mtime_ns: int) -> Path
         os.utime(part, ns=(mtime_ns, mtime_ns))
         os.replace(part, target)
     except BaseException:
-        part.unlink(missing_ok=True)
+        try:
+            os.unlink(part)
+        except FileNotFoundError:
+            pass
         raise
-    return target
+    return Path(target)
