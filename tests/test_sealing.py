@@ -93,3 +93,23 @@ def test_layers_given_garbage_raise_integrity_error(garbage):
     for layer in (MacLayer(bytes(32)), SecretBoxLayer(bytes(32))):
         with pytest.raises(IntegrityError):
             layer.open(garbage, b"ctx")
+
+
+def test_the_secret_box_layer_writes_and_reads_pynacl_secretbox_messages():
+    """The layer calls PyNaCl's bindings directly: its bytes must stay ``SecretBox``'s."""
+    import nacl.secret
+
+    key, data, context = os.urandom(32), os.urandom(3000), b"pycoffer/data\x00ctx"
+    layer, box = SecretBoxLayer(key), nacl.secret.SecretBox(key)
+    assert box.decrypt(layer.seal(data, context)) == bind(data, context)
+    assert layer.open(bytes(box.encrypt(bind(data, context))), context) == data
+
+
+def test_the_mac_layer_tag_is_hmac_sha256_of_the_length_prefixed_context_and_data():
+    import hashlib
+    import hmac
+    import struct
+
+    key, data, context = os.urandom(32), os.urandom(3000), b"ctx"
+    expected = hmac.new(key, struct.pack(">Q", len(context)) + context + data, hashlib.sha256).digest()
+    assert MacLayer(key).seal(data, context) == data + expected
