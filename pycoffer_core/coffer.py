@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import shutil
 import tempfile
@@ -590,9 +591,15 @@ class Coffer:
             self._fill(writer, (data,))
 
     def _write_one_chunk(self, arcname: object, data: bytes, mtime_ns: int | None) -> None:
-        """``write()`` of at most one chunk: the entry a :class:`MemberWriter`
-        would make, without the writer (a small write's commit is short, so
-        its fixed costs show; see ``benchmarks/``)."""
+        """``write()`` of at most one chunk (see :meth:`_put_one_chunk`)."""
+        self._put_one_chunk(arcname, data, mtime_ns)
+        self._changed()
+
+    def _put_one_chunk(self, arcname: object, data: bytes, mtime_ns: int | None) -> None:
+        """Store a member of at most one chunk, uncommitted: the entry a
+        :class:`MemberWriter` would make, without the writer (a small write's
+        commit, or a small file's share of an add, is short, so its fixed
+        costs show; see ``benchmarks/``)."""
         container = self._require(write=True)
         name = names.normalize(arcname)
         member_id = container.new_member_id()
@@ -601,7 +608,6 @@ class Coffer:
             chunks = (container.store_sealed(container.seal_chunk(member_id, 0, data)),)
         mtime = time.time_ns() if mtime_ns is None else mtime_ns
         container.put(MemberEntry(name, member_id, len(data), mtime, chunks))
-        self._changed()
 
     def append(self, arcname: str, data: bytes) -> None:
         """Add ``data`` at the end of a member (created if missing)."""
@@ -763,9 +769,16 @@ class Coffer:
     def _add_file(self, path: Path, name: str) -> None:
         with extraction.open_source(path) as source:
             stat = os.fstat(source.fileno())
+            blocks: Iterable[bytes] = iter(lambda: source.read(CHUNK_SIZE), b"")
+            if stat.st_size <= CHUNK_SIZE:
+                head = source.read(CHUNK_SIZE + 1)  # the file may have grown since
+                if len(head) <= CHUNK_SIZE:
+                    self._put_one_chunk(name, head, stat.st_mtime_ns)
+                    return
+                blocks = itertools.chain((head,), blocks)
             writer = self._writer(name, append=False, mtime_ns=stat.st_mtime_ns, commit=False)
             # Whole chunks: the writer seals each read as it is, without a copy.
-            self._fill(writer, iter(lambda: source.read(CHUNK_SIZE), b""))
+            self._fill(writer, blocks)
 
     def extract(self, arcname: str, path: str | os.PathLike[str] = ".") -> list[str]:
         """Write a member, or every member under a directory prefix, as ``path/arcname``.
