@@ -24,6 +24,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -438,6 +439,56 @@ def copy_tree(src: str, dest: str) -> int:
     return now() - start
 
 
+#: What ``scaling`` measures: each primitive PyCoffer's types use, on the chunks it would meet.
+SCALING_STEPS = [
+    ("zstd-3", "sources"),
+    ("zstd-3", "random"),
+    ("NaCl secret box", "random"),
+    ("Fernet", "random"),
+    ("HMAC-SHA256", "random"),
+    ("AES-256-CTR", "random"),
+]
+
+
+def scaling(text_files: list[str], chunks: int, repeats: int) -> list[dict]:
+    """Each primitive sealing ``chunks`` 256 KiB chunks on one thread, then the
+    same chunks split between two threads that each seal theirs in a loop (no
+    per-chunk hand-off): what two cores give that primitive in this process
+    (it must release the GIL to gain anything). Best of ``repeats``."""
+    corpus = b"".join(Path(path).read_bytes() for path in text_files)
+    while len(corpus) < chunks * CHUNK:
+        corpus += corpus
+    inputs = {
+        "sources": [corpus[i * CHUNK : (i + 1) * CHUNK] for i in range(chunks)],
+        "random": [os.urandom(CHUNK) for _ in range(chunks)],
+    }
+    # A chain per thread, as PyCoffer keeps a zstd compressor per thread: one
+    # compressor shared by two threads would take turns (it locks itself).
+    chains = [Chain("null"), Chain("null")]  # each holds a key for every primitive
+    result = []
+    for step, kind in SCALING_STEPS:
+        data = inputs[kind]
+
+        def seal_all(pieces: list[bytes], chain: Chain, step: str = step) -> None:
+            for piece in pieces:
+                chain._step(step, piece, True, {})
+
+        one = two = None
+        for _ in range(repeats):
+            start = now()
+            seal_all(data, chains[0])
+            one = min(one or 1 << 62, now() - start)
+            threads = [threading.Thread(target=seal_all, args=(data[half::2], chains[half])) for half in (0, 1)]
+            start = now()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            two = min(two or 1 << 62, now() - start)
+        result.append({"step": step, "input": kind, "bytes": chunks * CHUNK, "one_ns": one, "two_ns": two})
+    return result
+
+
 # ---------------------------------------------------------------- dispatch
 
 
@@ -459,6 +510,8 @@ def handle(request: dict, handles: dict) -> dict:
         return {"params": {k: bytes(v).hex() for k, v in backend(request["backend"]).gen_params().items()}}
     if op == "primitives":
         return {"result": primitives(request["types"], request["files"])}
+    if op == "scaling":
+        return {"result": scaling(request["files"], request["chunks"], request["repeats"])}
     if op == "disk_write":
         ns = disk_write(request["path"], request["size"])
         os.unlink(request["path"])

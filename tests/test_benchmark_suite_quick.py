@@ -77,3 +77,16 @@ def test_machine_section_and_clean_up(quick_run):
         assert re.search(rf"^- {re.escape(key)}: \S", report, re.MULTILINE), key
     assert report in done.stdout
     assert sorted(path.name for path in work.iterdir()) == ["report.md"]
+
+
+def test_every_primitive_is_measured_on_one_thread_and_on_two(quick_run):
+    _, report, _ = quick_run
+    section = report.split("The same primitives on two threads", 1)[1].split("\n\n")[1]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| primitive")]
+    steps = {tuple(cell.strip() for cell in row.strip("|").split("|")[:2]) for row in rows}
+    assert steps == {
+        ("zstd-3", "sources"), ("zstd-3", "random"), ("NaCl secret box", "random"),
+        ("Fernet", "random"), ("HMAC-SHA256", "random"), ("AES-256-CTR", "random"),
+    }
+    for row in rows:
+        assert re.search(r"\| [\d,]+ \| [\d,]+ \| \d+\.\d\dx \|$", row), row
