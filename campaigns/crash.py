@@ -17,6 +17,7 @@ Children are forked from this process, which never writes a coffer itself
 
     python campaigns/crash.py --kills 500 --types all        # the long run
     python campaigns/crash.py --kills 5 --types null,store   # a quick look
+    python campaigns/crash.py --kills 120 --early-sync-bytes 65536   # early syncs in every large write
 
 Exit status 0 when every check passed; the summary is printed as JSON.
 """
@@ -327,7 +328,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--max-delay", type=float, default=0.25, help="longest run before a kill, seconds")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the coffers and side logs here")
+    parser.add_argument(
+        "--early-sync-bytes", type=int, default=None,
+        help="start a bulk write's early sync after this many bytes (default: the library's 4 MiB); "
+        "65536 makes every large write of the campaign start one",
+    )
     args = parser.parse_args(argv)
+    if args.early_sync_bytes is not None:
+        from pycoffer_core.container import log as container_log
+
+        container_log.EARLY_SYNC_BYTES = args.early_sync_bytes  # the children are forked: they inherit it
     results = []
     ok = True
     with tempfile.TemporaryDirectory(prefix="pycoffer-crash-") as tmp:

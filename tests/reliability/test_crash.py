@@ -19,7 +19,8 @@ KILLS = 6
 def test_a_writer_killed_at_random_moments_loses_no_acknowledged_commit(type_name, tmp_path):
     result = subprocess.run(
         [sys.executable, str(CAMPAIGNS / "crash.py"), "--kills", str(KILLS), "--types", type_name,
-         "--seed", "20261126", "--max-delay", "0.15", "--workdir", str(tmp_path)],
+         "--seed", "20261126", "--max-delay", "0.15", "--workdir", str(tmp_path),
+         "--early-sync-bytes", "65536"],  # every large write of the campaign starts an early sync
         capture_output=True,
         text=True,
         timeout=300,
