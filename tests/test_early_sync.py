@@ -7,6 +7,7 @@ early sync outlives the descriptor it syncs.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
@@ -18,6 +19,7 @@ from pycoffer_core import Coffer, CofferBrokenError
 from pycoffer_core.container import log
 
 EARLY = 64 * 1024
+_REAL_FDATASYNC = os.fdatasync
 
 
 @pytest.fixture(autouse=True)
@@ -116,3 +118,86 @@ def test_no_early_sync_outlives_its_descriptor(tmp_path, monkeypatch):
     assert early and finished == [None] * len(early)
     with Coffer.open(path, "r", type="null") as coffer:
         assert [m.name for m in coffer.getmembers()] == ["kept"]
+
+
+def test_a_thread_that_cannot_start_costs_only_the_early_sync(tmp_path, monkeypatch):
+    path = tmp_path / "c.coffer"
+    real_start = threading.Thread.start
+
+    def start(thread):
+        if thread.name == "pycoffer-early-sync":
+            raise RuntimeError("can't start new thread")
+        return real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    data = os.urandom(1 << 20)
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("big", data)
+        coffer.flush()
+        coffer.write("small", b"after")
+    with Coffer.open(path, "r", type="null") as coffer:
+        assert coffer.read("big") == data
+        assert coffer.read("small") == b"after"
+
+
+def test_an_early_sync_error_fails_no_commit_after_a_compaction(tmp_path, monkeypatch):
+    """It concerned records of a dropped member, which a compaction does not carry over."""
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("kept", b"as before")
+
+    def failing(fd):
+        raise OSError(errno.EIO, "injected EIO in an early sync")
+
+    early = _syncs_on_other_threads(monkeypatch, failing)
+    with Coffer.open(path, "a", type="null") as coffer:
+        with pytest.raises(RuntimeError, match="abandon"):
+            with coffer.file("dropped", "wb") as member:
+                member.write(os.urandom(3 << 20))
+                raise RuntimeError("abandon the member")
+        assert early
+        monkeypatch.setattr(os, "fdatasync", _REAL_FDATASYNC)  # the disk recovers
+        coffer.compact()
+        coffer.write("new", b"committed")
+        coffer.flush()
+    with Coffer.open(path, "r", type="null") as coffer:
+        assert coffer.read("new") == b"committed"
+        assert coffer.read("kept") == b"as before"
+
+
+def test_an_early_sync_error_waits_for_a_key_slot_change_and_breaks_it(tmp_path, monkeypatch):
+    """Key slots are never written while an early sync's fate is unknown."""
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="store", password="old") as coffer:
+        coffer.write("kept", b"as before")
+
+    def failing(fd):
+        raise OSError(errno.EIO, "injected EIO in an early sync")
+
+    _syncs_on_other_threads(monkeypatch, failing)
+    coffer = Coffer.open(path, "a", type="store", password="old")
+    with contextlib.ExitStack() as stack:
+        member = stack.enter_context(coffer.file("pending", "wb"))
+        member.write(os.urandom(3 << 20))  # still open: its records are not committed
+        with pytest.raises(CofferBrokenError, match="injected EIO"):
+            coffer.change_password("old", "new")
+        stack.pop_all()  # the writer is refused now, like every change
+    coffer.close()
+    monkeypatch.undo()
+    with Coffer.open(path, "r", type="store", password="old") as coffer:
+        assert [m.name for m in coffer.getmembers()] == ["kept"]
+
+
+def test_a_file_that_shrank_syncs_early_again(tmp_path, monkeypatch):
+    """After a compaction, bulk writes start early syncs as in any other file."""
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("big", os.urandom(2 << 20))
+        coffer.flush()
+        coffer.delete("big")
+        coffer.flush()
+        coffer.compact()
+        early = _syncs_on_other_threads(monkeypatch)
+        coffer.write("again", os.urandom(1 << 20))
+        coffer.flush()
+    assert early

@@ -205,7 +205,7 @@ class LogContainer(Container):
         self._fd = -1
         self._runway_end = 0  # zeros, synced, lie in [_write_end, _runway_end)
         self._small_commits = 0  # since this container opened
-        self._synced_end = 0  # what the last sync started covers, early or not
+        self._synced_end = 0  # the file up to here was being synced by the last early sync
         self._early_sync: threading.Thread | None = None
         self._early_sync_error: OSError | None = None
         self._tmp_path: Path | None = None
@@ -531,6 +531,9 @@ class LogContainer(Container):
         base = self._header.size
         published = self._tmp_path is None  # an unpublished file is synced when published
         try:
+            # Not while an early sync runs: of two syncs at once, only one
+            # would hear of a failed write of these pages.
+            self._finish_early_sync()
             for index in (0, 1):
                 _pwrite_all(self._fd, copy, base + index * framing.SLOT_COPY_SIZE)
                 if published:
@@ -622,7 +625,7 @@ class LogContainer(Container):
             if self._early_sync.is_alive():
                 return  # one at a time; the next record tries again
             self._join_early_sync()
-        self._synced_end = self._write_end
+        previous, self._synced_end = self._synced_end, self._write_end
         fd = self._fd
 
         def sync() -> None:
@@ -633,8 +636,15 @@ class LogContainer(Container):
                 # cache can no longer say what reached the disk.
                 self._early_sync_error = exc
 
-        self._early_sync = threading.Thread(target=sync, name="pycoffer-early-sync", daemon=True)
-        self._early_sync.start()
+        thread = threading.Thread(target=sync, name="pycoffer-early-sync", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            # No thread to be had (a thread limit, interpreter shutdown): the
+            # commit's own sync still covers these bytes; only speed is lost.
+            self._synced_end = previous
+            return
+        self._early_sync = thread
 
     def _finish_early_sync(self) -> None:
         """Wait for the early sync; raise the error it met, if any."""
@@ -652,6 +662,7 @@ class LogContainer(Container):
 
     def _truncate_to(self, offset: int) -> None:
         self._join_early_sync()
+        self._synced_end = min(self._synced_end, offset)
         self._runway_end = min(self._runway_end, offset)
         try:
             os.ftruncate(self._fd, offset)
@@ -706,7 +717,10 @@ class LogContainer(Container):
         kind, body = framing.unframe(raw, chunk.offset, check_body=self._chunk_crc)
         if kind != KIND_DATA:
             raise IntegrityError(f"record at offset {chunk.offset} is not member data")
-        chunk_id, data = self._open_data(body)
+        try:
+            chunk_id, data = self._open_data(body)
+        except IntegrityError as exc:
+            raise type(exc)(f"record at offset {chunk.offset}: {exc}") from None
         if chunk_id != _CHUNK_ID.pack(member_id, chunk_no, chunk.tag):
             raise IntegrityError(
                 f"record at offset {chunk.offset} belongs to another member, position or write"
@@ -921,6 +935,11 @@ class LogContainer(Container):
         if self._writable and self._fd >= 0 and not self._broken and self._write_end > self._committed_end:
             self._truncate_to(self._committed_end)
             self._write_end = self._committed_end
+            if not self._broken:
+                # An early sync only ever covers records written since the
+                # last commit (commits and key-slot writes wait for it):
+                # what its error concerned is cut off now.
+                self._early_sync_error = None
 
     # ------------------------------------------------------------ upkeep
 
@@ -989,6 +1008,9 @@ class LogContainer(Container):
         self._last = _Commit(position, len(record), KIND_CHECKPOINT, commit_header, ops)
         self.seq = seq
         self._committed_end = self._write_end = self._runway_end = position + len(record)
+        # The new file was synced whole; an early sync's error concerned
+        # records of the old one that were not carried over.
+        self._synced_end, self._early_sync_error = 0, None
         self._checkpoint_bytes, self._deltas_since_checkpoint, self._delta_bytes = len(record), 0, 0
         # From here on the compacted file is the coffer; if its rename can't be
         # made durable now, the next commit retries before it is acknowledged.
