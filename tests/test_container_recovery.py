@@ -148,3 +148,21 @@ def test_closing_after_many_deltas_writes_a_checkpoint_so_the_next_open_replays_
         coffer.flush()
     with Coffer.open(path, "r", type="null") as coffer:
         assert coffer._container._deltas_since_checkpoint == 1  # a few deltas: no checkpoint at close
+
+
+@pytest.mark.parametrize("type_name", ["null", "store"])
+def test_a_changed_chunk_is_integrity_error_naming_its_record(tmp_path, type_name):
+    """Authenticated types skip the record's body CRC; the error still says where."""
+    path = tmp_path / "c.coffer"
+    keys = Coffer.gen_params(type_name)
+    with Coffer.open(path, "w", type=type_name, **keys) as coffer:
+        coffer.write("m", os.urandom(5000))
+        (chunk,) = coffer._container.entries["m"].chunks
+        coffer.flush()
+        coffer.write("later", b"x")  # the last commit's own data is checked whole at open
+    data = bytearray(path.read_bytes())
+    data[chunk.offset + chunk.stored_len // 2] ^= 1
+    path.write_bytes(bytes(data))
+    with Coffer.open(path, "r", type=type_name, **keys) as coffer:
+        with pytest.raises(IntegrityError, match=f"record at offset {chunk.offset}"):
+            coffer.read("m")
