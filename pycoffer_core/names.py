@@ -39,7 +39,9 @@ def normalize(arcname: object) -> str:
         raise InvalidNameError(f"member name {arcname!r} is not valid Unicode text") from None
     if len(encoded) > MAX_NAME_BYTES:
         raise InvalidNameError(f"member name is longer than {MAX_NAME_BYTES} bytes")
-    if any(len(part.encode("utf-8")) > MAX_COMPONENT_BYTES for part in parts):
+    if len(encoded) > MAX_COMPONENT_BYTES and any(
+        len(part.encode("utf-8")) > MAX_COMPONENT_BYTES for part in parts
+    ):  # a name this short can't hold a component that long: skip the scan
         raise InvalidNameError(
             f"member name {arcname!r} has a component longer than {MAX_COMPONENT_BYTES} bytes"
         )

@@ -788,26 +788,25 @@ class LogContainer(Container):
         seq = self.seq + 1
         offset = self._write_end
         last = self._last
-        header = CommitHeader(
-            seq=seq,
-            prev_offset=last.offset if last else 0,
-            checkpoint_offset=offset,
-            data_start=self._committed_end,
-            time_ns=time.time_ns(),
-        )
+        time_ns = time.time_ns()
         kind = KIND_CHECKPOINT
         body = b""
         if last is not None and not checkpoint and self._deltas_since_checkpoint < MAX_DELTAS:
             checkpoint_offset = (
                 last.offset if last.kind == KIND_CHECKPOINT else last.header.checkpoint_offset
             )
-            delta_header = CommitHeader(
-                seq, last.offset, checkpoint_offset, self._committed_end, header.time_ns
-            )
-            body = self._seal_commit(delta_header, ops, offset)
+            header = CommitHeader(seq, last.offset, checkpoint_offset, self._committed_end, time_ns)
+            body = self._seal_commit(header, ops, offset)
             if self._delta_bytes + OVERHEAD + len(body) <= max(MIN_CHECKPOINT_BYTES, self._checkpoint_bytes):
-                kind, header = KIND_COMMIT, delta_header
+                kind = KIND_COMMIT
         if kind == KIND_CHECKPOINT:
+            header = CommitHeader(
+                seq=seq,
+                prev_offset=last.offset if last else 0,
+                checkpoint_offset=offset,
+                data_start=self._committed_end,
+                time_ns=time_ns,
+            )
             everything = [Op(OP_PUT, name, entry) for name, entry in sorted(self._entries.items())]
             body = self._seal_commit(header, everything, offset)
             ops = everything
