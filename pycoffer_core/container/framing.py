@@ -95,24 +95,22 @@ def _decode_slot_copy(raw: bytes) -> tuple[int, bytes] | None:
     return generation, raw[_SLOT_HEAD.size : end]
 
 
+def _slot_copies(fd: int, header_len: int) -> list[tuple[int, bytes] | None]:
+    """Both key-slot copies, each decoded or None if damaged."""
+    return [_decode_slot_copy(os.pread(fd, SLOT_COPY_SIZE, header_len + i * SLOT_COPY_SIZE)) for i in (0, 1)]
+
+
 def slot_copies_intact(fd: int, header_len: int) -> bool:
     """Whether both key-slot copies are intact and say the same."""
-    copies = [
-        _decode_slot_copy(os.pread(fd, SLOT_COPY_SIZE, header_len + i * SLOT_COPY_SIZE))
-        for i in (0, 1)
-    ]
-    return copies[0] is not None and copies[0] == copies[1]
+    first, second = _slot_copies(fd, header_len)
+    return first is not None and first == second
 
 
 def slot_copies_consistent(fd: int, header_len: int) -> bool:
     """Whether the copies are what a writer can leave: equal, or both intact
     with copy 0 one generation ahead (a change interrupted between the two
     writes, which the next writer repairs)."""
-    copies = [
-        _decode_slot_copy(os.pread(fd, SLOT_COPY_SIZE, header_len + i * SLOT_COPY_SIZE))
-        for i in (0, 1)
-    ]
-    first, second = copies
+    first, second = _slot_copies(fd, header_len)
     if first is None or second is None:
         return False
     return first == second or first[0] == second[0] + 1
@@ -125,11 +123,7 @@ def read_slot_area(fd: int, header_len: int) -> tuple[int, bytes]:
     made durable before the next is touched; a torn write spoils at most one,
     and both say the same once a change completes. Both damaged raises.
     """
-    copies = [
-        _decode_slot_copy(os.pread(fd, SLOT_COPY_SIZE, header_len + i * SLOT_COPY_SIZE))
-        for i in (0, 1)
-    ]
-    intact = [copy for copy in copies if copy is not None]
+    intact = [copy for copy in _slot_copies(fd, header_len) if copy is not None]
     if not intact:
         raise IntegrityError("both copies of the key-slot area are damaged")
     if len(intact) == 2 and intact[0][0] == intact[1][0] and intact[0][1] != intact[1][1]:
