@@ -83,14 +83,7 @@ class MemberReader(io.RawIOBase):
         return count
 
     def readall(self) -> bytes:
-        self._checkClosed()
-        parts = []
-        while self._pos < self._entry.size:
-            index = bisect.bisect_right(self._starts, self._pos) - 1
-            data = self._chunk(index)
-            parts.append(data[self._pos - self._starts[index] :])
-            self._pos = self._starts[index + 1]
-        return b"".join(parts)
+        return b"".join(self.iter_chunks())
 
     def iter_chunks(self) -> Iterator[bytes | memoryview]:
         """The rest of the content, a chunk at a time, as it is opened (no copy);
