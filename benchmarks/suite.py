@@ -68,6 +68,7 @@ TEXT_PACKAGES = ("email", "json", "asyncio", "concurrent", "xml")
 READ_MEMBER = "tree/text/json/__init__.py"
 UPDATE_MEMBER = "tree/text/json/tool.py"
 MiB = 1 << 20
+CHUNK = 256 * 1024  # PyCoffer's chunk size, as suite_driver.CHUNK
 
 # Targets, from the issue.
 SECRETS_BARE = 2.0
@@ -897,7 +898,7 @@ def render(args, plan: Plan, types: list[str], data: dict, derived: dict, notes:
     if "scaling" in data:  # absent from runs saved before it was measured
         lines += [
             "",
-            f"The same primitives on two threads: each seals {data['scaling'][0]['bytes'] // (256 * 1024)} chunks of "
+            f"The same primitives on two threads: each seals {data['scaling'][0]['bytes'] // CHUNK} chunks of "
             "256 KiB on one thread, then the same chunks split between two threads that each seal theirs in a "
             "loop (best of the repeats). This is what two cores can give each primitive in one Python process: "
             "a primitive gains only while it releases the GIL, and the machine's two vCPUs set the rest.",
