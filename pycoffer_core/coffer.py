@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import os
@@ -31,7 +32,7 @@ from .errors import (
 )
 from .events import CommitEvent
 from .locking import CofferLock
-from .memberio import CHUNK_SIZE, MemberReader, MemberWriter
+from .memberio import CHUNK_SIZE, MemberReader, MemberWriter, worker_pool
 from .keyslots import KeySlots, SlotInfo
 from .streams import open_stream
 from .types import TypeInfo
@@ -790,6 +791,10 @@ class Coffer:
 
         Returns the paths written. Never writes outside ``path`` nor through
         a symbolic link in it; files are created 0600, their mtimes kept.
+        Members of more than one chunk are written side by side on worker
+        threads. If a member can't be written, its error is raised once no
+        thread writes any more: the members written are whole, the others
+        are not written, and no partial file is left.
         """
         name = names.normalize(arcname)
         with self._guard:
@@ -800,22 +805,44 @@ class Coffer:
                 chosen = [e for n, e in sorted(entries.items()) if names.is_under(n, name)]
             if not chosen:
                 raise MemberNotFoundError(f"no member or folder {name!r} in {self._path}")
-        return [self._extract_entry(entry, Path(path)) for entry in chosen]
+        return self._extract_entries(chosen, Path(path))
 
     def extractall(
         self, path: str | os.PathLike[str] = ".", members: Iterable[str | CofferInfo] | None = None
     ) -> list[str]:
-        """Write every member (or those in ``members``) under ``path``."""
+        """Write every member (or those in ``members``) under ``path``, as
+        :meth:`extract` writes them."""
         with self._guard:
             entries = self._require().entries
             if members is None:
                 chosen = [e for _, e in sorted(entries.items())]
             else:
                 chosen = [self._entry(m.name if isinstance(m, CofferInfo) else m) for m in members]
-        return [self._extract_entry(entry, Path(path)) for entry in chosen]
+        return self._extract_entries(chosen, Path(path))
 
-    def _extract_entry(self, entry: MemberEntry, root: Path) -> str:
+    def _extract_entries(self, entries: list[MemberEntry], root: Path) -> list[str]:
+        """Write ``entries`` under ``root``; return their paths, in order.
+
+        Members of more than one chunk are written first, side by side on the
+        worker pool: reading, opening and writing their chunks runs outside
+        the GIL, so they use every core. The others follow on this thread:
+        their cost is Python work per file, which a second thread would only
+        contend for. If a member fails, those being written beside it give
+        up, members not started are not written, and the error is raised
+        once no thread writes any more; every member written is whole.
+        """
+        large = [index for index, entry in enumerate(entries) if len(entry.chunks) > 1]
+        paths: dict[int, str] = {}
+        if len(large) > 1:
+            jobs = [functools.partial(self._extract_entry, entries[index], root) for index in large]
+            paths.update(zip(large, extraction.side_by_side(worker_pool(), jobs)))
+        for index, entry in enumerate(entries):
+            if index not in paths:
+                paths[index] = self._extract_entry(entry, root)
+        return [paths[index] for index in range(len(entries))]
+
+    def _extract_entry(self, entry: MemberEntry, root: Path, stop: threading.Event | None = None) -> str:
         with self._guard:
             reader = MemberReader(self._require().chunk_source(entry), entry)
         with reader:
-            return str(extraction.write_member(root, entry.name, reader, entry.mtime_ns))
+            return str(extraction.write_member(root, entry.name, reader, entry.mtime_ns, stop))

@@ -10,11 +10,16 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from . import names
 from .errors import UnsafePathError
+
+T = TypeVar("T")
 
 _BLOCK = 1 << 20
 
@@ -101,8 +106,13 @@ def _safe_parent(root: str, parts: list[str]) -> str:
         try:
             mode = os.lstat(current).st_mode  # one call, not three: this runs per member and folder
         except FileNotFoundError:
-            os.mkdir(current, 0o700)
-            continue
+            try:
+                os.mkdir(current, 0o700)
+                continue
+            except FileExistsError:
+                # Made meanwhile (by a member written beside this one, or by
+                # someone else): check what it is now, as if it had been there.
+                mode = os.lstat(current).st_mode
         if stat.S_ISLNK(mode):
             raise UnsafePathError(f"refusing to extract through the symbolic link {current}")
         if not stat.S_ISDIR(mode):
@@ -116,12 +126,20 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
             view = view[os.write(fd, view) :]
 
 
-def write_member(root: Path, name: str, reader: BinaryIO, mtime_ns: int) -> Path:
+class Stopped(Exception):
+    """A member's write given up because a member written beside it failed."""
+
+
+def write_member(
+    root: Path, name: str, reader: BinaryIO, mtime_ns: int, stop: threading.Event | None = None
+) -> Path:
     """Write a member's content as ``root/name``; return the path written.
 
     The content goes to a hidden part file beside the target, renamed over it
     when complete, so the target is never half-written and a symbolic link
-    at the target is replaced rather than written through.
+    at the target is replaced rather than written through. Once ``stop`` is
+    set, the write gives up at its next block: the part file is removed and
+    :class:`Stopped` raised.
     """
     # Paths as strings: pathlib's objects cost more than the system calls
     # when a tree of small members is extracted.
@@ -147,6 +165,8 @@ def write_member(root: Path, name: str, reader: BinaryIO, mtime_ns: int) -> Path
             iter_chunks = getattr(reader, "iter_chunks", None)
             blocks = iter_chunks() if iter_chunks is not None else iter(lambda: reader.read(_BLOCK), b"")
             for block in blocks:
+                if stop is not None and stop.is_set():
+                    raise Stopped(name)
                 _write_all(fd, block)
         finally:
             os.close(fd)
@@ -159,3 +179,33 @@ def write_member(root: Path, name: str, reader: BinaryIO, mtime_ns: int) -> Path
             pass
         raise
     return Path(target)
+
+
+def side_by_side(pool: Executor, jobs: Sequence[Callable[[threading.Event], T]]) -> list[T]:
+    """Run ``jobs`` on ``pool`` at once; return their results in order.
+
+    Each job is given one shared event, set as soon as a job fails or the
+    caller is interrupted; a job checks it between blocks of work and gives
+    up (see :func:`write_member`). Nothing is left running when this returns
+    or raises: every job has ended by then. The error raised is the first
+    job's in order that failed on its own (not one that only gave up), or the
+    caller's interruption.
+    """
+    stop = threading.Event()
+    futures: list[Future[T]] = []
+    try:
+        for job in jobs:
+            futures.append(pool.submit(job, stop))
+        wait(futures, return_when=FIRST_EXCEPTION)
+    finally:
+        if not all(future.done() for future in futures):  # a job failed, or the caller was interrupted
+            stop.set()
+            for future in futures:
+                future.cancel()  # those not started yet
+        wait(futures)
+    for future in futures:
+        if not future.cancelled():
+            error = future.exception()
+            if error is not None and not isinstance(error, Stopped):
+                raise error
+    return [future.result() for future in futures]

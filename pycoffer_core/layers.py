@@ -6,7 +6,7 @@ layer* seals each chunk of a member's content before the container layer sees
 it. A layer is bound to a *context*: bytes the core builds from the coffer id,
 the member id and the chunk number (or the record's offset), so a sealed piece
 opened in any other place fails. Layers are stateless and thread-safe: the
-core may seal several pieces at once.
+core may seal, or open, several pieces at once.
 """
 
 from __future__ import annotations

@@ -16,11 +16,12 @@ from .container.index import Chunk, MemberEntry
 
 #: Plain bytes per chunk: the unit of sealing, of random access and of memory use.
 CHUNK_SIZE = 256 * 1024
-#: Threads sealing the chunks of large members (zstd and most AEADs release
-#: the GIL, so a bulk add uses every core).
-SEAL_WORKERS = max(1, min(8, os.cpu_count() or 1))
+#: Threads of the worker pool, which seals the chunks of large members and
+#: writes out the large members an extract takes (zstd, most AEADs and file
+#: I/O release the GIL, so both use every core).
+WORKERS = max(1, min(8, os.cpu_count() or 1))
 #: Chunks of one writer sealed ahead of the file: bounds a writer's memory.
-MAX_IN_FLIGHT = 2 * SEAL_WORKERS
+MAX_IN_FLIGHT = 2 * WORKERS
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -36,11 +37,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-def _seal_pool() -> ThreadPoolExecutor:
+def worker_pool() -> ThreadPoolExecutor:
+    """The process's worker pool (see :data:`WORKERS`), made on first use.
+
+    A task on it must never wait for another task on it, or a full pool
+    would wait forever.
+    """
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(SEAL_WORKERS, thread_name_prefix="pycoffer-seal")
+            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="pycoffer-worker")
         return _pool
 
 
@@ -160,7 +166,7 @@ class MemberWriter(io.RawIOBase):
         if len(data) < CHUNK_SIZE and not self._in_flight:
             self._keep(self._sealed(chunk_no, data))  # small members: no thread hop
             return
-        self._in_flight.append(_seal_pool().submit(self._sealed, chunk_no, data))
+        self._in_flight.append(worker_pool().submit(self._sealed, chunk_no, data))
         while len(self._in_flight) > MAX_IN_FLIGHT:
             self._keep(self._in_flight.popleft().result())
 

@@ -74,7 +74,7 @@ def test_a_holder_killed_with_the_lock_does_not_block_the_next_opener(tmp_path, 
 
 
 # REL-5 (found by the tests below, fixed in 92b6411): the chunk-sealing thread pool
-# (memberio._seal_pool) survives fork() without its threads: a forked child
+# (memberio.worker_pool) survives fork() without its threads: a forked child
 # (multiprocessing's default on Linux) that writes a member of a chunk or more waits forever
 
 

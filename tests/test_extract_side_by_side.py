@@ -1,0 +1,233 @@
+"""Extracting several large members at once, on the worker pool.
+
+An extract writes the members of more than one chunk side by side on the
+worker pool, then the small ones on the calling thread. What a user relies
+on stays as it was: the same files, contents and mtimes, paths returned in
+member order, and after a failure no part file, no thread still writing,
+and only whole members.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from pycoffer_core import Coffer, IntegrityError, UnsafePathError, extraction
+from pycoffer_core.memberio import CHUNK_SIZE, worker_pool
+
+#: Long enough for a test that waits on another thread, short enough not to
+#: hang the suite if the code under test never signals.
+PATIENCE = 30.0
+
+LARGE = {
+    "data/a.bin": 3 * CHUNK_SIZE + 17,
+    "data/deep/b.bin": 2 * CHUNK_SIZE,
+    "data/c.bin": 2 * CHUNK_SIZE + 1,
+    "other/d.bin": 4 * CHUNK_SIZE - 5,
+}
+SMALL = {"data/small.txt": 100, "data/deep/tiny": 1, "other/empty": 0, "zz": CHUNK_SIZE}
+
+
+def _content(name: str, size: int) -> bytes:
+    seed = name.encode() * 8
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+@pytest.fixture
+def coffer_path(tmp_path: Path) -> Path:
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        for number, (name, size) in enumerate({**LARGE, **SMALL}.items()):
+            if name in SMALL and name == next(iter(SMALL)):
+                # A commit of its own for the large members: opening checks the
+                # last commit's records, and a test damages one of these.
+                coffer.flush()
+            coffer.write(name, _content(name, size), mtime_ns=1_600_000_000_000_000_000 + number)
+    return path
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _part_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".pycoffer-part")]
+
+
+def test_extractall_writes_large_members_on_the_pool_and_returns_paths_in_member_order(
+    coffer_path, tmp_path, monkeypatch
+):
+    threads: dict[str, str] = {}
+    real_write_member = extraction.write_member
+
+    def recording(root, name, reader, mtime_ns, stop=None):
+        threads[name] = threading.current_thread().name
+        return real_write_member(root, name, reader, mtime_ns, stop)
+
+    monkeypatch.setattr(extraction, "write_member", recording)
+    out = tmp_path / "out"
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        members = coffer.getmembers()
+        written = coffer.extractall(out)
+    assert written == [str(out / m.name) for m in members]  # sorted by name, as before
+    assert _files(out) == {name: _content(name, size) for name, size in {**LARGE, **SMALL}.items()}
+    for member in members:
+        assert (out / member.name).stat().st_mtime_ns == member.mtime_ns
+    assert {name for name, thread in threads.items() if thread.startswith("pycoffer-worker")} == set(LARGE)
+    assert {name for name, thread in threads.items() if thread == threading.current_thread().name} == set(SMALL)
+
+
+def test_extract_of_a_folder_writes_its_large_members_side_by_side(coffer_path, tmp_path, monkeypatch):
+    jobs_run: list[int] = []
+    real = extraction.side_by_side
+
+    def counting(pool, jobs):
+        jobs_run.append(len(jobs))
+        return real(pool, jobs)
+
+    monkeypatch.setattr(extraction, "side_by_side", counting)
+    out = tmp_path / "out"
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        written = coffer.extract("data", out)
+    assert jobs_run == [3]  # a.bin, deep/b.bin, c.bin
+    assert written == [str(out / name) for name in sorted(n for n in {**LARGE, **SMALL} if n.startswith("data/"))]
+    assert _files(out) == {n: _content(n, s) for n, s in {**LARGE, **SMALL}.items() if n.startswith("data/")}
+
+
+def test_a_single_large_member_is_written_on_the_calling_thread(coffer_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(extraction, "side_by_side", pytest.fail)
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        (written,) = coffer.extract("other/d.bin", tmp_path / "out")
+    assert Path(written).read_bytes() == _content("other/d.bin", LARGE["other/d.bin"])
+
+
+def test_a_damaged_large_member_fails_the_extract_leaving_only_whole_members_and_no_part_file(coffer_path, tmp_path):
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        damaged = coffer._container.entries["data/c.bin"].chunks[1]
+    with open(coffer_path, "r+b") as raw:
+        raw.seek(damaged.offset + damaged.stored_len // 2)
+        byte = raw.read(1)
+        raw.seek(-1, os.SEEK_CUR)
+        raw.write(bytes([byte[0] ^ 0x40]))
+    out = tmp_path / "out"
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        with pytest.raises(IntegrityError, match="record at offset"):
+            coffer.extractall(out)
+    assert _part_files(out) == []
+    files = _files(out)
+    assert "data/c.bin" not in files
+    assert not set(files) & set(SMALL)  # written after the large ones: never started
+    for name, content in files.items():
+        assert content == _content(name, LARGE[name])  # whatever was written is whole
+
+
+def test_side_by_side_returns_results_in_order():
+    jobs = [lambda stop, n=n: n * n for n in range(6)]
+    assert extraction.side_by_side(worker_pool(), jobs) == [n * n for n in range(6)]
+
+
+def test_a_failing_job_stops_the_others_and_is_raised_after_they_ended():
+    ended = threading.Event()
+
+    def waits_for_stop(stop: threading.Event) -> None:
+        try:
+            if not stop.wait(PATIENCE):
+                raise AssertionError("never told to stop")
+            raise extraction.Stopped("gave up")
+        finally:
+            ended.set()
+
+    def fails(stop: threading.Event) -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        extraction.side_by_side(worker_pool(), [waits_for_stop, fails])
+    assert ended.is_set()  # nothing still runs once the error is raised
+
+
+def test_the_error_raised_is_the_first_in_order_that_failed_on_its_own():
+    def fails_once_stopped(stop: threading.Event) -> None:
+        stop.wait(PATIENCE)
+        raise KeyError("first in order")
+
+    def fails_at_once(stop: threading.Event) -> None:
+        raise ValueError("first in time")
+
+    with pytest.raises(KeyError, match="first in order"):
+        extraction.side_by_side(worker_pool(), [fails_once_stopped, fails_at_once])
+
+
+def test_an_interrupted_caller_stops_the_jobs_and_waits_for_them(monkeypatch):
+    real_wait = extraction.wait
+    calls = []
+    started, ended = threading.Event(), threading.Event()
+
+    def interrupted_once(futures, return_when=None):
+        calls.append(return_when)
+        if len(calls) == 1:
+            assert started.wait(PATIENCE)
+            raise KeyboardInterrupt  # Ctrl-C while the job runs
+        return real_wait(futures)
+
+    monkeypatch.setattr(extraction, "wait", interrupted_once)
+
+    def long_job(stop: threading.Event) -> None:
+        started.set()
+        try:
+            if not stop.wait(PATIENCE):
+                raise AssertionError("never told to stop")
+            raise extraction.Stopped("gave up")
+        finally:
+            ended.set()
+
+    with pytest.raises(KeyboardInterrupt):
+        extraction.side_by_side(worker_pool(), [long_job])
+    assert ended.is_set()
+
+
+def test_write_member_gives_up_once_stopped_and_removes_its_part_file(tmp_path):
+    stop = threading.Event()
+
+    def blocks():
+        yield b"x" * 10
+        stop.set()  # another member failed meanwhile
+        yield b"y" * 10
+
+    class Reader:
+        def iter_chunks(self):
+            return blocks()
+
+    with pytest.raises(extraction.Stopped):
+        extraction.write_member(tmp_path, "dir/m", Reader(), 0, stop)
+    assert os.listdir(tmp_path / "dir") == []
+
+
+def test_a_folder_made_meanwhile_by_another_writer_is_used(tmp_path, monkeypatch):
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(path, mode=0o777):
+        real_mkdir(path, mode)  # the member written beside this one got there first
+        raise FileExistsError(path)
+
+    monkeypatch.setattr(extraction.os, "mkdir", racing_mkdir)
+    assert extraction._safe_parent(str(tmp_path), ["a", "b"]) == str(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b").is_dir()
+
+
+def test_a_link_made_meanwhile_where_a_folder_is_needed_is_refused(tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+
+    def racing_mkdir(path, mode=0o777):
+        os.symlink(elsewhere, path)  # someone slipped a link in
+        raise FileExistsError(path)
+
+    monkeypatch.setattr(extraction.os, "mkdir", racing_mkdir)
+    with pytest.raises(UnsafePathError, match="symbolic link"):
+        extraction._safe_parent(str(dest), ["a", "b"])
+    assert os.listdir(elsewhere) == []
