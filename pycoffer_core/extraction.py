@@ -160,14 +160,20 @@ def write_member(
     fd = os.open(part, flags, 0o600)
     try:
         try:
-            # A member reader hands out its chunks as they are opened: each is
-            # written straight from there, with no copy into a file buffer.
+            # A member reader hands out its chunks as they are opened (ahead,
+            # on the worker pool): each is written straight from there, with
+            # no copy into a file buffer.
             iter_chunks = getattr(reader, "iter_chunks", None)
-            blocks = iter_chunks() if iter_chunks is not None else iter(lambda: reader.read(_BLOCK), b"")
-            for block in blocks:
-                if stop is not None and stop.is_set():
-                    raise Stopped(name)
-                _write_all(fd, block)
+            blocks = iter_chunks(read_ahead=True) if iter_chunks is not None else iter(lambda: reader.read(_BLOCK), b"")
+            try:
+                for block in blocks:
+                    if stop is not None and stop.is_set():
+                        raise Stopped(name)
+                    _write_all(fd, block)
+            finally:
+                close = getattr(blocks, "close", None)
+                if close is not None:
+                    close()  # chunks still being opened ahead are waited for
         finally:
             os.close(fd)
         os.utime(part, ns=(mtime_ns, mtime_ns))

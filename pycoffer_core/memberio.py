@@ -8,23 +8,35 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import accumulate
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from itertools import accumulate, islice
 
 from .container.base import ChunkSource, SealedChunk
 from .container.index import Chunk, MemberEntry
 
 #: Plain bytes per chunk: the unit of sealing, of random access and of memory use.
 CHUNK_SIZE = 256 * 1024
-#: Threads of the worker pool, which seals the chunks of large members and
-#: writes out the large members an extract takes (zstd, most AEADs and file
-#: I/O release the GIL, so both use every core).
+#: Threads of the worker pool, which seals the chunks of large members, opens
+#: those a reader reads ahead, and writes out the large members an extract
+#: takes (zstd, most AEADs and file I/O release the GIL, so all of it uses
+#: every core).
 WORKERS = max(1, min(8, os.cpu_count() or 1))
-#: Chunks of one writer sealed ahead of the file: bounds a writer's memory.
+#: Chunks of one writer sealed ahead of the file, or of one reader opened
+#: ahead of its caller: bounds the memory of each.
 MAX_IN_FLIGHT = 2 * WORKERS
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_worker = threading.local()
+
+
+def _mark_worker() -> None:
+    _worker.active = True
+
+
+def on_worker() -> bool:
+    """Whether the calling thread is one of the worker pool's."""
+    return getattr(_worker, "active", False)
 
 
 def _forget_pool_after_fork() -> None:
@@ -41,12 +53,12 @@ def worker_pool() -> ThreadPoolExecutor:
     """The process's worker pool (see :data:`WORKERS`), made on first use.
 
     A task on it must never wait for another task on it, or a full pool
-    would wait forever.
+    would wait forever: code that may run on it checks :func:`on_worker`.
     """
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="pycoffer-worker")
+            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="pycoffer-worker", initializer=_mark_worker)
         return _pool
 
 
@@ -89,18 +101,34 @@ class MemberReader(io.RawIOBase):
         return count
 
     def readall(self) -> bytes:
-        return b"".join(self.iter_chunks())
+        return b"".join(self.iter_chunks(read_ahead=True))
 
-    def iter_chunks(self) -> Iterator[bytes | memoryview]:
+    def iter_chunks(self, *, read_ahead: bool = False) -> Iterator[bytes | memoryview]:
         """The rest of the content, a chunk at a time, as it is opened (no copy);
-        the position moves past each chunk as it is handed out."""
+        the position moves past each chunk as it is handed out.
+
+        With ``read_ahead``, a member of several chunks has up to
+        :data:`MAX_IN_FLIGHT` of them read and opened on the worker pool
+        while the caller handles the one before (never from a worker thread:
+        see :func:`worker_pool`). Closing the iterator early waits for them.
+        """
         self._checkClosed()
-        while self._pos < self._entry.size:
-            index = bisect.bisect_right(self._starts, self._pos) - 1
-            data = self._chunk(index)
-            start = self._pos - self._starts[index]
-            self._pos = self._starts[index + 1]
-            yield memoryview(data)[start:] if start else data
+        index = bisect.bisect_right(self._starts, self._pos) - 1
+        last = len(self._entry.chunks)
+        opened: Iterator[bytes]
+        if read_ahead and last - index > 2 and not on_worker():
+            opened = _opened_ahead(self._source, range(index, last))
+        else:
+            opened = map(self._chunk, range(index, last))
+        try:
+            for index, data in enumerate(opened, index):
+                start = self._pos - self._starts[index]
+                self._pos = self._starts[index + 1]
+                yield memoryview(data)[start:] if start else data
+        finally:
+            close = getattr(opened, "close", None)
+            if close is not None:
+                close()
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._checkClosed()
@@ -119,6 +147,27 @@ class MemberReader(io.RawIOBase):
     def close(self) -> None:
         self._cached = b""
         super().close()
+
+
+def _opened_ahead(source: ChunkSource, indexes: range) -> Iterator[bytes]:
+    """``source.read(i)`` for each of ``indexes``, in order, with up to
+    :data:`MAX_IN_FLIGHT` of them running on the worker pool at a time.
+    Closed early, or failing, it waits for those still running."""
+    pool = worker_pool()
+    pending: deque[Future[bytes]] = deque()
+    upcoming = iter(indexes)
+    try:
+        for index in islice(upcoming, MAX_IN_FLIGHT):
+            pending.append(pool.submit(source.read, index))
+        while pending:
+            data = pending.popleft().result()
+            for index in islice(upcoming, 1):
+                pending.append(pool.submit(source.read, index))
+            yield data
+    finally:
+        for future in pending:
+            future.cancel()
+        wait(pending)
 
 
 class MemberWriter(io.RawIOBase):

@@ -197,7 +197,7 @@ def test_write_member_gives_up_once_stopped_and_removes_its_part_file(tmp_path):
         yield b"y" * 10
 
     class Reader:
-        def iter_chunks(self):
+        def iter_chunks(self, *, read_ahead=False):
             return blocks()
 
     with pytest.raises(extraction.Stopped):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
-from pycoffer_core import Coffer
-from pycoffer_core.memberio import CHUNK_SIZE
+from pycoffer_core import Coffer, IntegrityError
+from pycoffer_core.container.base import ChunkSource
+from pycoffer_core.container.index import Chunk, MemberEntry
+from pycoffer_core.memberio import CHUNK_SIZE, MAX_IN_FLIGHT, WORKERS, MemberReader, worker_pool
 
 SIZE = 2 * CHUNK_SIZE + 1000  # two whole chunks and a short one
 
@@ -34,3 +38,103 @@ def test_extract_writes_every_chunk_of_a_member_in_order(tmp_path):
         (written,) = coffer.extract("dir/m", tmp_path / "out")
     assert open(written, "rb").read() == data
     assert sorted(os.listdir(tmp_path / "out" / "dir")) == ["m"]  # no part file left
+
+
+# ---------------------------------------------------------------- reading ahead
+
+#: Long enough for a test that waits on another thread, short enough not to
+#: hang the suite if the code under test deadlocks.
+PATIENCE = 30.0
+
+
+class _RecordingSource(ChunkSource):
+    """Chunks of a known member, recording which thread opened each and when."""
+
+    def __init__(self, chunks: list[bytes], delay: float = 0.0, fail_at: int | None = None) -> None:
+        self.chunks = chunks
+        self.delay = delay
+        self.fail_at = fail_at
+        self.threads: dict[int, str] = {}
+        self.running = 0
+        self.lock = threading.Lock()
+
+    def read(self, index: int) -> bytes:
+        with self.lock:
+            self.running += 1
+        try:
+            self.threads[index] = threading.current_thread().name
+            time.sleep(self.delay)
+            if index == self.fail_at:
+                raise IntegrityError(f"chunk {index} is damaged")
+            return self.chunks[index]
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def _reader(source: _RecordingSource) -> MemberReader:
+    entry = MemberEntry(
+        "m", b"\0" * 16, sum(map(len, source.chunks)), 0,
+        tuple(Chunk(0, 0, len(chunk), b"\0" * 8) for chunk in source.chunks),
+    )
+    return MemberReader(source, entry)
+
+
+def _pieces(count: int) -> list[bytes]:
+    return [bytes([n]) * CHUNK_SIZE for n in range(count)]
+
+
+@pytest.mark.parametrize("start", [0, 1, CHUNK_SIZE, 3 * CHUNK_SIZE - 1, 5 * CHUNK_SIZE, 9 * CHUNK_SIZE])
+def test_reading_ahead_hands_out_the_same_bytes_and_opens_chunks_on_the_workers(start):
+    source = _RecordingSource(_pieces(6))
+    reader = _reader(source)
+    reader.seek(start)
+    pieces = [bytes(piece) for piece in reader.iter_chunks(read_ahead=True)]
+    assert b"".join(pieces) == b"".join(source.chunks)[start:]
+    assert reader.tell() == max(start, 6 * CHUNK_SIZE)
+    first = min(start // CHUNK_SIZE, 6)
+    if 6 - first > 2:
+        assert all(name.startswith("pycoffer-worker") for name in source.threads.values())
+    else:  # two chunks or fewer left: not worth a thread hop
+        assert all(name == threading.current_thread().name for name in source.threads.values())
+
+
+def test_readall_reads_a_large_member_ahead():
+    source = _RecordingSource(_pieces(5))
+    assert _reader(source).readall() == b"".join(source.chunks)
+    assert all(name.startswith("pycoffer-worker") for name in source.threads.values())
+
+
+def test_stopping_early_waits_for_the_chunks_being_opened_ahead():
+    source = _RecordingSource(_pieces(12), delay=0.02)
+    chunks = _reader(source).iter_chunks(read_ahead=True)
+    next(chunks)
+    chunks.close()
+    assert source.running == 0  # nothing opens on after the caller stopped
+    assert len(source.threads) <= 1 + MAX_IN_FLIGHT  # and it never ran far ahead
+
+
+def test_a_damaged_chunk_read_ahead_raises_in_its_turn_and_leaves_nothing_running():
+    source = _RecordingSource(_pieces(8), delay=0.005, fail_at=3)
+    got = []
+    with pytest.raises(IntegrityError, match="chunk 3"):
+        for piece in _reader(source).iter_chunks(read_ahead=True):
+            got.append(bytes(piece))
+    assert got == source.chunks[:3]
+    assert source.running == 0
+
+
+def test_a_reader_on_a_worker_thread_never_waits_for_the_pool():
+    # Every worker reads a large member at once: reading ahead from a worker
+    # would queue work behind itself and wait forever.
+    sources = [_RecordingSource(_pieces(4)) for _ in range(WORKERS)]
+    barrier = threading.Barrier(WORKERS)
+
+    def read_on_worker(source: _RecordingSource) -> bytes:
+        barrier.wait(PATIENCE)  # all workers busy
+        return _reader(source).readall()
+
+    futures = [worker_pool().submit(read_on_worker, source) for source in sources]
+    for future, source in zip(futures, sources):
+        assert future.result(timeout=PATIENCE) == b"".join(source.chunks)
+        assert len(set(source.threads.values())) == 1  # opened on the worker itself
