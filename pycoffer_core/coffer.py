@@ -32,7 +32,7 @@ from .errors import (
 )
 from .events import CommitEvent
 from .locking import CofferLock
-from .memberio import CHUNK_SIZE, MemberReader, MemberWriter, worker_pool
+from .memberio import CHUNK_SIZE, MemberReader, MemberWriter, on_worker, worker_pool
 from .keyslots import KeySlots, SlotInfo
 from .streams import open_stream
 from .types import TypeInfo
@@ -830,19 +830,37 @@ class Coffer:
         contend for. If a member fails, those being written beside it give
         up, members not started are not written, and the error is raised
         once no thread writes any more; every member written is whole.
+        Members whose paths overlap (``a`` and ``a/b``; names equal but for
+        case, on a file system that ignores it) are written one after
+        another, in order, so which one fails does not depend on timing.
         """
         large = [index for index, entry in enumerate(entries) if len(entry.chunks) > 1]
         paths: dict[int, str] = {}
-        if len(large) > 1:
-            jobs = [functools.partial(self._extract_entry, entries[index], root) for index in large]
-            paths.update(zip(large, extraction.side_by_side(worker_pool(), jobs)))
+        if len(large) > 1 and not on_worker() and not extraction.paths_overlap([e.name for e in entries]):
+            # The readers are made here: a job must not wait for the coffer's
+            # lock, which a thread writing a large member holds while it
+            # waits for the pool to seal its chunks.
+            readers = [self._member_reader(entries[index]) for index in large]
+            try:
+                jobs = [functools.partial(self._write_out, reader, root) for reader in readers]
+                paths.update(zip(large, extraction.side_by_side(worker_pool(), jobs)))
+            finally:
+                for reader in readers:
+                    reader.close()
         for index, entry in enumerate(entries):
             if index not in paths:
-                paths[index] = self._extract_entry(entry, root)
+                paths[index] = self._write_out(self._member_reader(entry), root)
         return [paths[index] for index in range(len(entries))]
 
-    def _extract_entry(self, entry: MemberEntry, root: Path, stop: threading.Event | None = None) -> str:
+    def _member_reader(self, entry: MemberEntry) -> MemberReader:
         with self._guard:
-            reader = MemberReader(self._require().chunk_source(entry), entry)
+            return MemberReader(self._require().chunk_source(entry), entry)
+
+    @staticmethod
+    def _write_out(reader: MemberReader, root: Path, stop: threading.Event | None = None) -> str:
+        """Write the member ``reader`` reads as a file under ``root`` (see
+        :func:`extraction.write_member`); needs no lock, so it may run on the
+        worker pool."""
         with reader:
+            entry = reader.entry
             return str(extraction.write_member(root, entry.name, reader, entry.mtime_ns, stop))

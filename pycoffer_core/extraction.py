@@ -126,6 +126,21 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
             view = view[os.write(fd, view) :]
 
 
+def paths_overlap(names_: Sequence[str]) -> bool:
+    """Whether two member names would land on one path, or one inside the
+    other's (``a`` and ``a/b``), on a file system that ignores case too."""
+    seen: set[str] = set()
+    folders: set[str] = set()
+    for name in names_:
+        folded = name.casefold()
+        if folded in seen:
+            return True
+        seen.add(folded)
+        parts = folded.split("/")
+        folders.update("/".join(parts[:end]) for end in range(1, len(parts)))
+    return not seen.isdisjoint(folders)
+
+
 class Stopped(Exception):
     """A member's write given up because a member written beside it failed."""
 
@@ -141,6 +156,8 @@ def write_member(
     set, the write gives up at its next block: the part file is removed and
     :class:`Stopped` raised.
     """
+    if stop is not None and stop.is_set():
+        raise Stopped(name)
     # Paths as strings: pathlib's objects cost more than the system calls
     # when a tree of small members is extracted.
     parts = names.normalize(name).split("/")
@@ -187,21 +204,28 @@ def write_member(
     return Path(target)
 
 
-def side_by_side(pool: Executor, jobs: Sequence[Callable[[threading.Event], T]]) -> list[T]:
+def side_by_side(pool: Executor, jobs: Sequence[Callable[[threading.Event | None], T]]) -> list[T]:
     """Run ``jobs`` on ``pool`` at once; return their results in order.
 
     Each job is given one shared event, set as soon as a job fails or the
     caller is interrupted; a job checks it between blocks of work and gives
-    up (see :func:`write_member`). Nothing is left running when this returns
-    or raises: every job has ended by then. The error raised is the first
-    job's in order that failed on its own (not one that only gave up), or the
-    caller's interruption.
+    up (see :func:`write_member`). Every job has ended when this returns or
+    raises (unless a second interrupt cuts that wait short: the jobs still
+    give up at their next block). The error raised is the first job's in
+    order that failed on its own (not one that only gave up), or the
+    caller's interruption. If the pool takes no more work (at interpreter
+    exit), the jobs run here, one after another, with no event.
     """
     stop = threading.Event()
     futures: list[Future[T]] = []
     try:
-        for job in jobs:
-            futures.append(pool.submit(job, stop))
+        try:
+            for job in jobs:
+                futures.append(pool.submit(job, stop))
+        except RuntimeError:
+            stop.set()  # what the pool did take gives up at once
+            wait(futures)
+            return [job(None) for job in jobs]
         wait(futures, return_when=FIRST_EXCEPTION)
     finally:
         if not all(future.done() for future in futures):  # a job failed, or the caller was interrupted

@@ -52,7 +52,8 @@ if hasattr(os, "register_at_fork"):
 def worker_pool() -> ThreadPoolExecutor:
     """The process's worker pool (see :data:`WORKERS`), made on first use.
 
-    A task on it must never wait for another task on it, or a full pool
+    A task on it must never wait for another task on it, nor for a coffer's
+    lock (a thread holding it may be waiting for the pool), or a full pool
     would wait forever: code that may run on it checks :func:`on_worker`.
     """
     global _pool
@@ -74,6 +75,11 @@ class MemberReader(io.RawIOBase):
         self._cached_index = -1
         self._cached = b""
         self.name = entry.name
+
+    @property
+    def entry(self) -> MemberEntry:
+        """The member version this reader reads."""
+        return self._entry
 
     def readable(self) -> bool:
         return True
@@ -105,7 +111,8 @@ class MemberReader(io.RawIOBase):
 
     def iter_chunks(self, *, read_ahead: bool = False) -> Iterator[bytes | memoryview]:
         """The rest of the content, a chunk at a time, as it is opened (no copy);
-        the position moves past each chunk as it is handed out.
+        the position moves past each chunk as it is handed out (a seek
+        between two chunks is followed).
 
         With ``read_ahead``, a member of several chunks has up to
         :data:`MAX_IN_FLIGHT` of them read and opened on the worker pool
@@ -113,22 +120,27 @@ class MemberReader(io.RawIOBase):
         see :func:`worker_pool`). Closing the iterator early waits for them.
         """
         self._checkClosed()
-        index = bisect.bisect_right(self._starts, self._pos) - 1
         last = len(self._entry.chunks)
-        opened: Iterator[bytes]
-        if read_ahead and last - index > 2 and not on_worker():
-            opened = _opened_ahead(self._source, range(index, last))
-        else:
-            opened = map(self._chunk, range(index, last))
-        try:
-            for index, data in enumerate(opened, index):
-                start = self._pos - self._starts[index]
-                self._pos = self._starts[index + 1]
-                yield memoryview(data)[start:] if start else data
-        finally:
-            close = getattr(opened, "close", None)
-            if close is not None:
-                close()
+        while True:
+            index = bisect.bisect_right(self._starts, self._pos) - 1
+            opened: Iterator[bytes]
+            if read_ahead and last - index > 2 and not on_worker():
+                opened = _opened_ahead(self._source, range(index, last))
+            else:
+                opened = map(self._chunk, range(index, last))
+            try:
+                for index, data in enumerate(opened, index):
+                    if not self._starts[index] <= self._pos < self._starts[index + 1]:
+                        break  # the caller moved the position: start again from there
+                    start = self._pos - self._starts[index]
+                    self._pos = self._starts[index + 1]
+                    yield memoryview(data)[start:] if start else data
+                else:
+                    return
+            finally:
+                close = getattr(opened, "close", None)
+                if close is not None:
+                    close()
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._checkClosed()
@@ -152,22 +164,47 @@ class MemberReader(io.RawIOBase):
 def _opened_ahead(source: ChunkSource, indexes: range) -> Iterator[bytes]:
     """``source.read(i)`` for each of ``indexes``, in order, with up to
     :data:`MAX_IN_FLIGHT` of them running on the worker pool at a time.
-    Closed early, or failing, it waits for those still running."""
+    Closed early, or failing, it waits for those still running. Once the
+    pool takes no more work (at interpreter exit), the rest are read here."""
     pool = worker_pool()
     pending: deque[Future[bytes]] = deque()
     upcoming = iter(indexes)
+
+    def ahead(index: int) -> Future[bytes]:
+        try:
+            return pool.submit(source.read, index)
+        except RuntimeError:  # shut down, or no thread to be had
+            return _Later(source.read, index)
+
     try:
         for index in islice(upcoming, MAX_IN_FLIGHT):
-            pending.append(pool.submit(source.read, index))
+            pending.append(ahead(index))
         while pending:
-            data = pending.popleft().result()
+            data = pending[0].result()  # left in ``pending`` until done, so an interrupt waits for it
+            pending.popleft()
             for index in islice(upcoming, 1):
-                pending.append(pool.submit(source.read, index))
+                pending.append(ahead(index))
             yield data
     finally:
         for future in pending:
             future.cancel()
         wait(pending)
+
+
+class _Later(Future):  # type: ignore[type-arg]
+    """A read the pool would not take: done on the caller's thread when its result is asked for."""
+
+    def __init__(self, read: Callable[[int], bytes], index: int) -> None:
+        super().__init__()
+        self._read, self._index = read, index
+
+    def result(self, timeout: float | None = None) -> bytes:
+        if not self.done():
+            try:
+                self.set_result(self._read(self._index))
+            except Exception as exc:
+                self.set_exception(exc)
+        return super().result(timeout)
 
 
 class MemberWriter(io.RawIOBase):

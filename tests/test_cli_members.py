@@ -11,6 +11,7 @@ import pytest
 
 from pycoffer_core import Coffer
 from pycoffer_core.cli import progress
+from pycoffer_core.memberio import CHUNK_SIZE
 from test_cli_support import assert_one_line_error, null_coffer, run  # noqa: F401  (fixture)
 
 
@@ -248,21 +249,39 @@ def test_ctrl_c_during_extract_leaves_no_partial_file(tmp_path, monkeypatch):
     coffer = tmp_path / "v.coffer"
     run("init", coffer, "--type", "null")
     assert run("put", coffer, "big.bin", input=os.urandom(3 << 20)).exit_code == 0
-    real_read = progress.CountingReader.read
-    reads = []
+    real_iter_chunks = progress.CountingMemberReader.iter_chunks
+    handed_out = []
 
-    def interrupted_read(self, size=-1):
-        reads.append(size)
-        if len(reads) == 2:
-            raise KeyboardInterrupt
-        return real_read(self, size)
+    def interrupted_iter_chunks(self, *, read_ahead=False):
+        for chunk in real_iter_chunks(self, read_ahead=read_ahead):
+            handed_out.append(len(chunk))
+            if len(handed_out) == 2:
+                raise KeyboardInterrupt
+            yield chunk
 
-    monkeypatch.setattr(progress.CountingReader, "read", interrupted_read)
+    monkeypatch.setattr(progress.CountingMemberReader, "iter_chunks", interrupted_iter_chunks)
     out = tmp_path / "out"
     result = run("extract", coffer, "-C", out)
     assert result.exit_code == 130
-    assert len(reads) == 2  # the interrupt came with the file half-written
+    assert len(handed_out) == 2  # the interrupt came with the file half-written
     assert list(out.iterdir()) == []
+
+
+def test_extract_counts_every_byte_it_writes_on_the_bar(tmp_path):
+    # The CLI writes each chunk as it is opened (read ahead), and counts it.
+    data = os.urandom(3 * CHUNK_SIZE + 5)
+    with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+        coffer.write("big.bin", data)
+        advanced = []
+
+        class Bar:
+            def advance(self, count):
+                advanced.append(count)
+
+        with coffer.file("big.bin", "rb") as stream:
+            reader = progress.CountingMemberReader(stream.raw, Bar())
+            assert b"".join(map(bytes, reader.iter_chunks(read_ahead=True))) == data
+    assert sum(advanced) == len(data)
 
 
 # ------------------------------------------------------------------ cat and put

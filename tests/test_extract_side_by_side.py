@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from pycoffer_core import Coffer, IntegrityError, UnsafePathError, extraction
-from pycoffer_core.memberio import CHUNK_SIZE, worker_pool
+from pycoffer_core import Coffer, IntegrityError, UnsafePathError, extraction, hookimpl, memberio
+from pycoffer_core import coffer as coffer_module
+from pycoffer_core.memberio import CHUNK_SIZE, WORKERS, worker_pool
+from pycoffer_core.plugins import registered
 
 #: Long enough for a test that waits on another thread, short enough not to
 #: hang the suite if the code under test never signals.
@@ -231,3 +234,122 @@ def test_a_link_made_meanwhile_where_a_folder_is_needed_is_refused(tmp_path, mon
     with pytest.raises(UnsafePathError, match="symbolic link"):
         extraction._safe_parent(str(dest), ["a", "b"])
     assert os.listdir(elsewhere) == []
+
+
+def test_an_extract_and_a_large_write_on_the_same_coffer_never_wait_for_each_other(tmp_path, monkeypatch):
+    # A large write() holds the coffer's lock while it waits for the pool to
+    # seal its chunks; extract jobs queued on that pool must not need the lock.
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        for number in range(2 * WORKERS):
+            coffer.write(f"m{number}", _content(f"m{number}", 2 * CHUNK_SIZE))
+    busy, release = threading.Semaphore(0), threading.Event()
+    calls = iter(range(10**6))
+    real_write_member = extraction.write_member
+
+    def first_jobs_wait(root, name, reader, mtime_ns, stop=None):
+        if next(calls) < WORKERS:
+            busy.release()
+            release.wait(PATIENCE)
+        return real_write_member(root, name, reader, mtime_ns, stop)
+
+    monkeypatch.setattr(extraction, "write_member", first_jobs_wait)
+    big = _content("new", 4 * CHUNK_SIZE)
+    with Coffer.open(path, "a", type="null") as coffer:
+        extracted: list[list[str]] = []
+        extracting = threading.Thread(target=lambda: extracted.append(coffer.extractall(tmp_path / "out")), daemon=True)
+        extracting.start()
+        for _ in range(WORKERS):
+            assert busy.acquire(timeout=PATIENCE)  # every worker runs a job; the other jobs wait in the queue
+        written = threading.Event()
+
+        def write_large() -> None:
+            with coffer._guard:  # as write() holds it...
+                release.set()  # ...while the queued jobs start...
+                coffer.write("new", big)  # ...and its chunks queue behind them
+            written.set()
+
+        threading.Thread(target=write_large, daemon=True).start()
+        assert written.wait(PATIENCE), "the write and the extract wait for each other"
+        extracting.join(PATIENCE)
+        assert extracted and len(extracted[0]) == 2 * WORKERS
+        assert coffer.read("new") == big
+
+
+def test_an_extract_from_a_commit_hook_finishes(tmp_path):
+    # Hooks run with the coffer's lock held: the jobs on the pool must not need it.
+    path = tmp_path / "c.coffer"
+    coffer = Coffer.open(path, "w", type="null", auto_flush=False)
+    try:
+        coffer.write("a.bin", _content("a", 3 * CHUNK_SIZE))
+        coffer.write("b.bin", _content("b", 3 * CHUNK_SIZE))
+        extracted: list[list[str]] = []
+
+        class BackupOnCommit:
+            @hookimpl
+            def pycoffer_after_commit(self, event):
+                extracted.append(coffer.extractall(tmp_path / "backup"))
+
+        done = threading.Event()
+
+        def flush() -> None:
+            with registered(BackupOnCommit()):
+                coffer.flush()
+            done.set()
+
+        threading.Thread(target=flush, daemon=True).start()
+        assert done.wait(PATIENCE), "an extract inside a commit hook waits forever"
+        assert [Path(p).name for p in extracted[0]] == ["a.bin", "b.bin"]
+    finally:
+        coffer.close()
+
+
+def test_overlapping_member_paths_are_written_in_order_whatever_the_timing(tmp_path):
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("a", _content("a", 2 * CHUNK_SIZE))
+        coffer.write("a/b", _content("a/b", 2 * CHUNK_SIZE))
+        coffer.write("c", _content("c", 2 * CHUNK_SIZE))
+    for attempt in range(5):
+        out = tmp_path / f"out{attempt}"
+        with Coffer.open(path, "r", type="null") as coffer:
+            with pytest.raises(UnsafePathError, match="is a file where a folder is needed"):
+                coffer.extractall(out)
+        assert _files(out) == {"a": _content("a", 2 * CHUNK_SIZE)}  # "a" first, then "a/b" fails
+
+
+@pytest.mark.parametrize(
+    ("names", "overlap"),
+    [
+        (["a", "b", "c/d", "c/e"], False),
+        (["a", "a/b"], True),
+        (["x/y/z", "x/y"], True),
+        (["Photo.jpg", "photo.JPG"], True),  # one file on a file system that ignores case
+        (["Docs", "docs/readme"], True),
+        (["ab", "a/b", "a-b"], False),
+    ],
+)
+def test_paths_overlap(names, overlap):
+    assert extraction.paths_overlap(names) is overlap
+
+
+def test_an_extract_after_the_pool_is_shut_down_writes_everything_here(coffer_path, tmp_path, monkeypatch):
+    # At interpreter exit (an atexit handler, a thread outliving the main
+    # script) concurrent.futures takes no more work.
+    closed = ThreadPoolExecutor(1)
+    closed.shutdown()
+    monkeypatch.setattr(memberio, "worker_pool", lambda: closed)
+    monkeypatch.setattr(coffer_module, "worker_pool", lambda: closed)
+    out = tmp_path / "out"
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        coffer.extractall(out)
+        assert coffer.read("other/d.bin") == _content("other/d.bin", LARGE["other/d.bin"])
+    assert _files(out) == {name: _content(name, size) for name, size in {**LARGE, **SMALL}.items()}
+
+
+def test_side_by_side_runs_the_jobs_here_when_the_pool_takes_no_more_work():
+    closed = ThreadPoolExecutor(1)
+    closed.shutdown()
+    here = threading.current_thread().name
+    jobs = [lambda stop, n=n: (n, stop, threading.current_thread().name) for n in range(3)]
+    assert extraction.side_by_side(closed, jobs) == [(n, None, here) for n in range(3)]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pycoffer_core import Coffer, IntegrityError
+from pycoffer_core import Coffer, IntegrityError, memberio
 from pycoffer_core.container.base import ChunkSource
 from pycoffer_core.container.index import Chunk, MemberEntry
-from pycoffer_core.memberio import CHUNK_SIZE, MAX_IN_FLIGHT, WORKERS, MemberReader, worker_pool
+from pycoffer_core.memberio import CHUNK_SIZE, MAX_IN_FLIGHT, WORKERS, MemberReader
 
 SIZE = 2 * CHUNK_SIZE + 1000  # two whole chunks and a short one
 
@@ -115,18 +116,78 @@ def test_stopping_early_waits_for_the_chunks_being_opened_ahead():
 
 
 def test_a_damaged_chunk_read_ahead_raises_in_its_turn_and_leaves_nothing_running():
-    source = _RecordingSource(_pieces(8), delay=0.005, fail_at=3)
+    # The chunks after the damaged one are still being opened when it fails.
+    source = _RecordingSource(_pieces(8), delay=0.02, fail_at=1)
     got = []
-    with pytest.raises(IntegrityError, match="chunk 3"):
+    with pytest.raises(IntegrityError, match="chunk 1"):
         for piece in _reader(source).iter_chunks(read_ahead=True):
             got.append(bytes(piece))
-    assert got == source.chunks[:3]
+    assert got == source.chunks[:1]
     assert source.running == 0
+
+
+def test_an_interrupt_while_waiting_for_a_chunk_leaves_nothing_running(monkeypatch):
+    source = _RecordingSource(_pieces(8), delay=0.02)
+    real_result = memberio.Future.result
+    interrupted = []
+
+    def result_interrupted_once(self, timeout=None):
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt  # Ctrl-C while the caller waits for its next chunk
+        return real_result(self, timeout)
+
+    monkeypatch.setattr(memberio.Future, "result", result_interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        _reader(source).readall()
+    assert source.running == 0  # the chunk it was waiting for included
+
+
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_a_seek_between_chunks_is_followed(read_ahead):
+    source = _RecordingSource(_pieces(6))
+    whole = b"".join(source.chunks)
+    reader = _reader(source)
+    chunks = reader.iter_chunks(read_ahead=read_ahead)
+    assert bytes(next(chunks)) == whole[:CHUNK_SIZE]
+    reader.seek(100)  # back into the chunk just handed out
+    assert bytes(next(chunks)) == whole[100:CHUNK_SIZE]
+    reader.seek(4 * CHUNK_SIZE + 7)  # ahead, past chunks being opened
+    assert b"".join(map(bytes, chunks)) == whole[4 * CHUNK_SIZE + 7 :]
+    assert reader.tell() == len(whole)
+
+
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_a_seek_to_the_end_ends_the_chunks(read_ahead):
+    source = _RecordingSource(_pieces(6))
+    reader = _reader(source)
+    chunks = reader.iter_chunks(read_ahead=read_ahead)
+    next(chunks)
+    reader.seek(0, os.SEEK_END)
+    assert list(chunks) == []
+
+
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_an_empty_chunk_in_an_index_is_passed_over(read_ahead):
+    # The writer never makes one; a forged index might: it must not stall a reader.
+    source = _RecordingSource([b"a" * 10, b"", b"b" * 10, b"", b"c" * 5])
+    reader = _reader(source)
+    assert b"".join(map(bytes, reader.iter_chunks(read_ahead=read_ahead))) == b"a" * 10 + b"b" * 10 + b"c" * 5
+
+
+def test_reading_ahead_after_the_pool_is_shut_down_reads_here(monkeypatch):
+    closed = ThreadPoolExecutor(1)
+    closed.shutdown()
+    monkeypatch.setattr(memberio, "worker_pool", lambda: closed)
+    source = _RecordingSource(_pieces(5))
+    assert _reader(source).readall() == b"".join(source.chunks)
+    assert set(source.threads.values()) == {threading.current_thread().name}
 
 
 def test_a_reader_on_a_worker_thread_never_waits_for_the_pool():
     # Every worker reads a large member at once: reading ahead from a worker
-    # would queue work behind itself and wait forever.
+    # would queue work behind itself and wait forever. (The workers here are
+    # a pool of the test's own, marked as the library marks its own.)
     sources = [_RecordingSource(_pieces(4)) for _ in range(WORKERS)]
     barrier = threading.Barrier(WORKERS)
 
@@ -134,7 +195,8 @@ def test_a_reader_on_a_worker_thread_never_waits_for_the_pool():
         barrier.wait(PATIENCE)  # all workers busy
         return _reader(source).readall()
 
-    futures = [worker_pool().submit(read_on_worker, source) for source in sources]
-    for future, source in zip(futures, sources):
-        assert future.result(timeout=PATIENCE) == b"".join(source.chunks)
-        assert len(set(source.threads.values())) == 1  # opened on the worker itself
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="test-worker", initializer=memberio._mark_worker) as workers:
+        futures = [workers.submit(read_on_worker, source) for source in sources]
+        for future, source in zip(futures, sources):
+            assert future.result(timeout=PATIENCE) == b"".join(source.chunks)
+            assert all(name.startswith("test-worker") for name in source.threads.values())  # not read ahead

@@ -23,6 +23,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from ..memberio import MemberReader
 from .state import current
 
 #: Width given to the name of the item being worked on.
@@ -106,3 +107,18 @@ class CountingReader:
         data = self._raw.read(size)
         self._bar.advance(len(data))
         return data
+
+
+class CountingMemberReader(CountingReader):
+    """A :class:`CountingReader` on a member reader, that also hands out its
+    chunks as they are opened (``MemberReader.iter_chunks``), counted, so
+    ``extract`` reads a large member ahead, as the API's does."""
+
+    def __init__(self, member: MemberReader, bar: Bar) -> None:
+        super().__init__(member, bar)  # type: ignore[arg-type]
+        self._member = member
+
+    def iter_chunks(self, *, read_ahead: bool = False) -> Iterator[bytes | memoryview]:
+        for chunk in self._member.iter_chunks(read_ahead=read_ahead):
+            self._bar.advance(len(chunk))
+            yield chunk

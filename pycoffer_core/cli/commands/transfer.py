@@ -139,7 +139,8 @@ def extract(coffer: Path, members: tuple[str, ...], directory: Path, verbose: bo
             for member in chosen:
                 bar.label(member.name)
                 with store.file(member.name, "rb") as stream:
-                    reader = progress.CountingReader(stream, bar)  # type: ignore[arg-type]
+                    # The member reader under the buffer: its chunks are read ahead.
+                    reader = progress.CountingMemberReader(stream.raw, bar)  # type: ignore[attr-defined]
                     written = extraction.write_member(directory, member.name, reader, member.mtime_ns)  # type: ignore[arg-type]
                 if verbose:
                     click.echo(str(written))
