@@ -132,10 +132,13 @@ def test_side_by_side_returns_results_in_order():
     assert extraction.side_by_side(worker_pool(), jobs) == [n * n for n in range(6)]
 
 
-def test_a_failing_job_stops_the_others_and_is_raised_after_they_ended():
-    ended = threading.Event()
+def _runs_until_stopped(ended: threading.Event, started: threading.Event | None = None):
+    """A job that works until it is told to stop, then gives up as a member's
+    write does; ``started`` is set when it begins, ``ended`` when it returns."""
 
-    def waits_for_stop(stop: threading.Event) -> None:
+    def job(stop: threading.Event) -> None:
+        if started is not None:
+            started.set()
         try:
             if not stop.wait(PATIENCE):
                 raise AssertionError("never told to stop")
@@ -143,11 +146,17 @@ def test_a_failing_job_stops_the_others_and_is_raised_after_they_ended():
         finally:
             ended.set()
 
+    return job
+
+
+def test_a_failing_job_stops_the_others_and_is_raised_after_they_ended():
+    ended = threading.Event()
+
     def fails(stop: threading.Event) -> None:
         raise ValueError("boom")
 
     with pytest.raises(ValueError, match="boom"):
-        extraction.side_by_side(worker_pool(), [waits_for_stop, fails])
+        extraction.side_by_side(worker_pool(), [_runs_until_stopped(ended), fails])
     assert ended.is_set()  # nothing still runs once the error is raised
 
 
@@ -176,18 +185,8 @@ def test_an_interrupted_caller_stops_the_jobs_and_waits_for_them(monkeypatch):
         return real_wait(futures)
 
     monkeypatch.setattr(extraction, "wait", interrupted_once)
-
-    def long_job(stop: threading.Event) -> None:
-        started.set()
-        try:
-            if not stop.wait(PATIENCE):
-                raise AssertionError("never told to stop")
-            raise extraction.Stopped("gave up")
-        finally:
-            ended.set()
-
     with pytest.raises(KeyboardInterrupt):
-        extraction.side_by_side(worker_pool(), [long_job])
+        extraction.side_by_side(worker_pool(), [_runs_until_stopped(ended, started)])
     assert ended.is_set()
 
 
