@@ -32,7 +32,7 @@ from .errors import (
 )
 from .events import CommitEvent
 from .locking import CofferLock
-from .memberio import CHUNK_SIZE, MemberReader, MemberWriter, on_worker, worker_pool
+from .memberio import CHUNK_SIZE, MemberReader, MemberWriter, extract_pool, on_worker
 from .keyslots import KeySlots, SlotInfo
 from .streams import open_stream
 from .types import TypeInfo
@@ -824,7 +824,7 @@ class Coffer:
         """Write ``entries`` under ``root``; return their paths, in order.
 
         Members of more than one chunk are written first, side by side on the
-        worker pool: reading, opening and writing their chunks runs outside
+        extract pool: reading, opening and writing their chunks runs outside
         the GIL, so they use every core. The others follow on this thread:
         their cost is Python work per file, which a second thread would only
         contend for. If a member fails, those being written beside it give
@@ -843,7 +843,7 @@ class Coffer:
             readers = [self._member_reader(entries[index]) for index in large]
             try:
                 jobs = [functools.partial(self._write_out, reader, root) for reader in readers]
-                paths.update(zip(large, extraction.side_by_side(worker_pool(), jobs)))
+                paths.update(zip(large, extraction.side_by_side(extract_pool(), jobs)))
             finally:
                 for reader in readers:
                     reader.close()

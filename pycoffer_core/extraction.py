@@ -11,10 +11,11 @@ import os
 import secrets
 import stat
 import threading
+import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from . import names
 from .errors import UnsafePathError
@@ -128,11 +129,14 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
 
 def paths_overlap(names_: Sequence[str]) -> bool:
     """Whether two member names would land on one path, or one inside the
-    other's (``a`` and ``a/b``), on a file system that ignores case too."""
+    other's (``a`` and ``a/b``), on a file system that ignores case and
+    Unicode normalization too."""
     seen: set[str] = set()
     folders: set[str] = set()
     for name in names_:
-        folded = name.casefold()
+        # Unicode's canonical caseless match: some file systems (APFS, HFS+)
+        # ignore both case and normalization form (é as one code point or two).
+        folded = unicodedata.normalize("NFD", unicodedata.normalize("NFD", name).casefold())
         if folded in seen:
             return True
         seen.add(folded)
@@ -204,29 +208,74 @@ def write_member(
     return Path(target)
 
 
-def side_by_side(pool: Executor, jobs: Sequence[Callable[[threading.Event | None], T]]) -> list[T]:
+class _Once:
+    """``job(stop)``, run by whoever calls first; a later call waits for that
+    run and gives its outcome. (A pool that can't start a thread raises from
+    ``submit`` yet keeps the task queued: it may still run there.)"""
+
+    def __init__(self, job: Callable[[threading.Event], T], stop: threading.Event) -> None:
+        self._job, self._stop = job, stop
+        self._claim = threading.Lock()
+        self._ran = threading.Event()
+        self._outcome: tuple[bool, Any] = (False, None)
+
+    def __call__(self) -> T:
+        if self._claim.acquire(blocking=False):
+            try:
+                self._outcome = (True, self._job(self._stop))
+            except BaseException as exc:
+                self._outcome = (False, exc)
+                raise
+            finally:
+                self._ran.set()
+            return self._outcome[1]
+        self._ran.wait()
+        succeeded, value = self._outcome
+        if not succeeded:
+            raise value
+        return value
+
+
+def _run_here(call: Callable[[], T], stop: threading.Event) -> Future[T]:
+    """``call()`` on this thread, as a finished future; a failure stops the others."""
+    future: Future[T] = Future()
+    try:
+        future.set_result(call())
+    except Exception as exc:
+        stop.set()
+        future.set_exception(exc)
+    return future
+
+
+def side_by_side(pool: Executor, jobs: Sequence[Callable[[threading.Event], T]]) -> list[T]:
     """Run ``jobs`` on ``pool`` at once; return their results in order.
 
     Each job is given one shared event, set as soon as a job fails or the
     caller is interrupted; a job checks it between blocks of work and gives
-    up (see :func:`write_member`). Every job has ended when this returns or
-    raises (unless a second interrupt cuts that wait short: the jobs still
-    give up at their next block). The error raised is the first job's in
-    order that failed on its own (not one that only gave up), or the
-    caller's interruption. If the pool takes no more work (at interpreter
-    exit), the jobs run here, one after another, with no event.
+    up (see :func:`write_member`). Every job runs once at most, and has ended
+    when this returns or raises (unless a second interrupt cuts that wait
+    short: the jobs still give up at their next block). The error raised is
+    the first job's in order that failed on its own (not one that only gave
+    up), or the caller's interruption. Jobs the pool won't take (at
+    interpreter exit, or when no thread can be started) run here, in order.
     """
     stop = threading.Event()
     futures: list[Future[T]] = []
     try:
-        try:
-            for job in jobs:
-                futures.append(pool.submit(job, stop))
-        except RuntimeError:
-            stop.set()  # what the pool did take gives up at once
-            wait(futures)
-            return [job(None) for job in jobs]
+        refused = False
+        for job in jobs:
+            once = _Once(job, stop)
+            if not refused:
+                try:
+                    futures.append(pool.submit(once))
+                    continue
+                except RuntimeError:
+                    refused = True
+            futures.append(_run_here(once, stop))
         wait(futures, return_when=FIRST_EXCEPTION)
+    except BaseException:
+        stop.set()  # interrupted: the jobs give up
+        raise
     finally:
         if not all(future.done() for future in futures):  # a job failed, or the caller was interrupted
             stop.set()

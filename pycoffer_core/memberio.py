@@ -16,17 +16,17 @@ from .container.index import Chunk, MemberEntry
 
 #: Plain bytes per chunk: the unit of sealing, of random access and of memory use.
 CHUNK_SIZE = 256 * 1024
-#: Threads of the worker pool, which seals the chunks of large members, opens
-#: those a reader reads ahead, and writes out the large members an extract
-#: takes (zstd, most AEADs and file I/O release the GIL, so all of it uses
-#: every core).
+#: Threads of each of the two pools: the worker pool, which seals the chunks
+#: of large members and opens those a reader reads ahead (short tasks), and
+#: the extract pool, which writes out the large members an extract takes (a
+#: whole member per task, kept apart so that it never holds up the short
+#: ones). zstd, most AEADs and file I/O release the GIL: all of it uses every
+#: core.
 WORKERS = max(1, min(8, os.cpu_count() or 1))
 #: Chunks of one writer sealed ahead of the file, or of one reader opened
 #: ahead of its caller: bounds the memory of each.
 MAX_IN_FLIGHT = 2 * WORKERS
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
 _worker = threading.local()
 
 
@@ -35,32 +35,50 @@ def _mark_worker() -> None:
 
 
 def on_worker() -> bool:
-    """Whether the calling thread is one of the worker pool's."""
+    """Whether the calling thread is one of the pools' (see :data:`WORKERS`)."""
     return getattr(_worker, "active", False)
 
 
-def _forget_pool_after_fork() -> None:
-    # A forked child inherits the pool object but none of its threads.
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
+class _LazyPool:
+    """A thread pool made on first use, and forgotten in a forked child
+    (which inherits the pool object but none of its threads)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool, self._lock = None, threading.Lock()
+
+    def get(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix=self._name, initializer=_mark_worker)
+            return self._pool
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+_workers = _LazyPool("pycoffer-worker")
+_extractors = _LazyPool("pycoffer-extract")
 
 
 def worker_pool() -> ThreadPoolExecutor:
-    """The process's worker pool (see :data:`WORKERS`), made on first use.
+    """The process's pool for short tasks: sealing a chunk, opening one ahead.
 
-    A task on it must never wait for another task on it, nor for a coffer's
-    lock (a thread holding it may be waiting for the pool), or a full pool
-    would wait forever: code that may run on it checks :func:`on_worker`.
+    A task on either pool must never wait for a task on a pool, nor for a
+    coffer's lock (a thread holding it may be waiting for the pool), or a
+    full pool would wait forever: code that may run on one checks
+    :func:`on_worker`.
     """
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="pycoffer-worker", initializer=_mark_worker)
-        return _pool
+    return _workers.get()
+
+
+def extract_pool() -> ThreadPoolExecutor:
+    """The process's pool for writing out a large member, one per task (see
+    :func:`worker_pool` for what a task must never do)."""
+    return _extractors.get()
 
 
 class MemberReader(io.RawIOBase):
@@ -136,7 +154,9 @@ class MemberReader(io.RawIOBase):
                     self._pos = self._starts[index + 1]
                     yield memoryview(data)[start:] if start else data
                 else:
-                    return
+                    if self._pos >= self._entry.size:
+                        return
+                    # else the caller moved back after the last chunk: start again
             finally:
                 close = getattr(opened, "close", None)
                 if close is not None:
@@ -252,7 +272,16 @@ class MemberWriter(io.RawIOBase):
         if len(data) < CHUNK_SIZE and not self._in_flight:
             self._keep(self._sealed(chunk_no, data))  # small members: no thread hop
             return
-        self._in_flight.append(worker_pool().submit(self._sealed, chunk_no, data))
+        try:
+            future = worker_pool().submit(self._sealed, chunk_no, data)
+        except RuntimeError:
+            # The pool takes no more work (interpreter exit, or no thread to
+            # be had): seal here, in order. A task it queued all the same only
+            # seals a copy nobody keeps.
+            self._drain()
+            self._keep(self._sealed(chunk_no, data))
+            return
+        self._in_flight.append(future)
         while len(self._in_flight) > MAX_IN_FLIGHT:
             self._keep(self._in_flight.popleft().result())
 

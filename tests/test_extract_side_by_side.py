@@ -79,7 +79,7 @@ def test_extractall_writes_large_members_on_the_pool_and_returns_paths_in_member
     assert _files(out) == {name: _content(name, size) for name, size in {**LARGE, **SMALL}.items()}
     for member in members:
         assert (out / member.name).stat().st_mtime_ns == member.mtime_ns
-    assert {name for name, thread in threads.items() if thread.startswith("pycoffer-worker")} == set(LARGE)
+    assert {name for name, thread in threads.items() if thread.startswith("pycoffer-extract")} == set(LARGE)
     assert {name for name, thread in threads.items() if thread == threading.current_thread().name} == set(SMALL)
 
 
@@ -254,53 +254,54 @@ def test_an_extract_and_a_large_write_on_the_same_coffer_never_wait_for_each_oth
 
     monkeypatch.setattr(extraction, "write_member", first_jobs_wait)
     big = _content("new", 4 * CHUNK_SIZE)
-    with Coffer.open(path, "a", type="null") as coffer:
-        extracted: list[list[str]] = []
-        extracting = threading.Thread(target=lambda: extracted.append(coffer.extractall(tmp_path / "out")), daemon=True)
-        extracting.start()
-        for _ in range(WORKERS):
-            assert busy.acquire(timeout=PATIENCE)  # every worker runs a job; the other jobs wait in the queue
-        written = threading.Event()
+    coffer = Coffer.open(path, "a", type="null")
+    extracted: list[list[str]] = []
+    extracting = threading.Thread(target=lambda: extracted.append(coffer.extractall(tmp_path / "out")), daemon=True)
+    extracting.start()
+    for _ in range(WORKERS):
+        assert busy.acquire(timeout=PATIENCE)  # every worker runs a job; the other jobs wait in the queue
+    written = threading.Event()
 
-        def write_large() -> None:
-            with coffer._guard:  # as write() holds it...
-                release.set()  # ...while the queued jobs start...
-                coffer.write("new", big)  # ...and its chunks queue behind them
-            written.set()
+    def write_large() -> None:
+        with coffer._guard:  # as write() holds it...
+            release.set()  # ...while the queued jobs start...
+            coffer.write("new", big)  # ...and its chunks queue behind them
+        written.set()
 
-        threading.Thread(target=write_large, daemon=True).start()
-        assert written.wait(PATIENCE), "the write and the extract wait for each other"
-        extracting.join(PATIENCE)
-        assert extracted and len(extracted[0]) == 2 * WORKERS
-        assert coffer.read("new") == big
+    threading.Thread(target=write_large, daemon=True).start()
+    # Not in a with block: closing a coffer whose lock a stuck thread holds would hang the test.
+    assert written.wait(PATIENCE), "the write and the extract wait for each other"
+    extracting.join(PATIENCE)
+    assert extracted and len(extracted[0]) == 2 * WORKERS
+    assert coffer.read("new") == big
+    coffer.close()
 
 
 def test_an_extract_from_a_commit_hook_finishes(tmp_path):
     # Hooks run with the coffer's lock held: the jobs on the pool must not need it.
     path = tmp_path / "c.coffer"
     coffer = Coffer.open(path, "w", type="null", auto_flush=False)
-    try:
-        coffer.write("a.bin", _content("a", 3 * CHUNK_SIZE))
-        coffer.write("b.bin", _content("b", 3 * CHUNK_SIZE))
-        extracted: list[list[str]] = []
+    coffer.write("a.bin", _content("a", 3 * CHUNK_SIZE))
+    coffer.write("b.bin", _content("b", 3 * CHUNK_SIZE))
+    extracted: list[list[str]] = []
 
-        class BackupOnCommit:
-            @hookimpl
-            def pycoffer_after_commit(self, event):
-                extracted.append(coffer.extractall(tmp_path / "backup"))
+    class BackupOnCommit:
+        @hookimpl
+        def pycoffer_after_commit(self, event):
+            extracted.append(coffer.extractall(tmp_path / "backup"))
 
-        done = threading.Event()
+    done = threading.Event()
 
-        def flush() -> None:
-            with registered(BackupOnCommit()):
-                coffer.flush()
-            done.set()
+    def flush() -> None:
+        with registered(BackupOnCommit()):
+            coffer.flush()
+        done.set()
 
-        threading.Thread(target=flush, daemon=True).start()
-        assert done.wait(PATIENCE), "an extract inside a commit hook waits forever"
-        assert [Path(p).name for p in extracted[0]] == ["a.bin", "b.bin"]
-    finally:
-        coffer.close()
+    threading.Thread(target=flush, daemon=True).start()
+    # No try/finally: closing a coffer whose lock a stuck thread holds would hang the test.
+    assert done.wait(PATIENCE), "an extract inside a commit hook waits forever"
+    assert [Path(p).name for p in extracted[0]] == ["a.bin", "b.bin"]
+    coffer.close()
 
 
 def test_overlapping_member_paths_are_written_in_order_whatever_the_timing(tmp_path):
@@ -326,6 +327,8 @@ def test_overlapping_member_paths_are_written_in_order_whatever_the_timing(tmp_p
         (["Photo.jpg", "photo.JPG"], True),  # one file on a file system that ignores case
         (["Docs", "docs/readme"], True),
         (["ab", "a/b", "a-b"], False),
+        (["caf\u00e9", "cafe\u0301"], True),  # é as one code point and as two: one file on APFS
+        (["caf\u00e9", "Cafe\u0301/menu.pdf"], True),
     ],
 )
 def test_paths_overlap(names, overlap):
@@ -338,7 +341,7 @@ def test_an_extract_after_the_pool_is_shut_down_writes_everything_here(coffer_pa
     closed = ThreadPoolExecutor(1)
     closed.shutdown()
     monkeypatch.setattr(memberio, "worker_pool", lambda: closed)
-    monkeypatch.setattr(coffer_module, "worker_pool", lambda: closed)
+    monkeypatch.setattr(coffer_module, "extract_pool", lambda: closed)
     out = tmp_path / "out"
     with Coffer.open(coffer_path, "r", type="null") as coffer:
         coffer.extractall(out)
@@ -350,5 +353,90 @@ def test_side_by_side_runs_the_jobs_here_when_the_pool_takes_no_more_work():
     closed = ThreadPoolExecutor(1)
     closed.shutdown()
     here = threading.current_thread().name
-    jobs = [lambda stop, n=n: (n, stop, threading.current_thread().name) for n in range(3)]
-    assert extraction.side_by_side(closed, jobs) == [(n, None, here) for n in range(3)]
+    jobs = [lambda stop, n=n: (n, threading.current_thread().name) for n in range(3)]
+    assert extraction.side_by_side(closed, jobs) == [(n, here) for n in range(3)]
+
+
+class _RefusesAfter(ThreadPoolExecutor):
+    """A pool that takes ``taken`` jobs, then refuses, as one does when the
+    interpreter exits between two submissions."""
+
+    def __init__(self, taken: int) -> None:
+        super().__init__(2)
+        self.taken = taken
+
+    def submit(self, fn, /, *args, **kwargs):
+        if self.taken == 0:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+        self.taken -= 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_jobs_the_pool_refuses_part_way_run_here_each_once(tmp_path):
+    runs: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def job(number: int):
+        def run(stop: threading.Event) -> int:
+            with lock:
+                runs.append((number, threading.current_thread().name))
+            return number
+
+        return run
+
+    with _RefusesAfter(taken=2) as pool:
+        assert extraction.side_by_side(pool, [job(n) for n in range(5)]) == list(range(5))
+    assert sorted(number for number, _ in runs) == list(range(5))  # each job once
+    here = threading.current_thread().name
+    assert [number for number, thread in runs if thread == here] == [2, 3, 4]
+
+
+def test_an_extract_the_pool_refuses_part_way_writes_everything(coffer_path, tmp_path, monkeypatch):
+    pool = _RefusesAfter(taken=1)
+    monkeypatch.setattr(coffer_module, "extract_pool", lambda: pool)
+    out = tmp_path / "out"
+    try:
+        with Coffer.open(coffer_path, "r", type="null") as coffer:
+            coffer.extractall(out)
+    finally:
+        pool.shutdown()
+    assert _files(out) == {name: _content(name, size) for name, size in {**LARGE, **SMALL}.items()}
+
+
+def test_a_job_the_pool_queued_although_it_refused_never_runs_twice():
+    # A pool that can't start a thread raises from submit, yet keeps the task
+    # queued: if a thread of its own later runs it, the job must not run again.
+    queued = []
+
+    class QueuesThenRefuses(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            queued.append(fn)
+            raise RuntimeError("can't start new thread")
+
+    runs = []
+    with QueuesThenRefuses(1) as pool:
+        assert extraction.side_by_side(pool, [lambda stop: runs.append("ran") or 42]) == [42]
+    assert queued[0]() == 42  # the queued copy, run late, gives the same outcome...
+    assert runs == ["ran"]  # ...without running the job again
+
+
+def test_write_member_creates_nothing_once_stopped(tmp_path):
+    stop = threading.Event()
+    stop.set()  # another member failed before this one started
+
+    class Reader:
+        def iter_chunks(self, *, read_ahead=False):
+            raise AssertionError("never read")
+
+    with pytest.raises(extraction.Stopped):
+        extraction.write_member(tmp_path, "dir/m", Reader(), 0, stop)
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_extract_on_a_pool_thread_writes_everything_on_that_thread(coffer_path, tmp_path, monkeypatch):
+    # Code running on one of the pools must never wait for a pool.
+    monkeypatch.setattr(extraction, "side_by_side", pytest.fail)
+    with ThreadPoolExecutor(1, initializer=memberio._mark_worker) as pool:
+        with Coffer.open(coffer_path, "r", type="null") as coffer:
+            pool.submit(coffer.extractall, tmp_path / "out").result(timeout=PATIENCE)
+    assert _files(tmp_path / "out") == {name: _content(name, size) for name, size in {**LARGE, **SMALL}.items()}

@@ -158,6 +158,18 @@ def test_a_seek_between_chunks_is_followed(read_ahead):
 
 
 @pytest.mark.parametrize("read_ahead", [False, True])
+def test_a_seek_back_after_the_last_chunk_is_followed(read_ahead):
+    source = _RecordingSource(_pieces(4))
+    whole = b"".join(source.chunks)
+    reader = _reader(source)
+    chunks = reader.iter_chunks(read_ahead=read_ahead)
+    assert b"".join(bytes(next(chunks)) for _ in range(4)) == whole
+    reader.seek(5)
+    assert b"".join(map(bytes, chunks)) == whole[5:]
+    assert reader.tell() == len(whole)
+
+
+@pytest.mark.parametrize("read_ahead", [False, True])
 def test_a_seek_to_the_end_ends_the_chunks(read_ahead):
     source = _RecordingSource(_pieces(6))
     reader = _reader(source)
@@ -200,3 +212,16 @@ def test_a_reader_on_a_worker_thread_never_waits_for_the_pool():
         for future, source in zip(futures, sources):
             assert future.result(timeout=PATIENCE) == b"".join(source.chunks)
             assert all(name.startswith("test-worker") for name in source.threads.values())  # not read ahead
+
+
+def test_a_large_write_after_the_pool_is_shut_down_seals_here(tmp_path, monkeypatch):
+    # At interpreter exit (an atexit handler, a thread outliving the main
+    # script) the pool takes no more work: writing must not fail for it.
+    closed = ThreadPoolExecutor(1)
+    closed.shutdown()
+    monkeypatch.setattr(memberio, "worker_pool", lambda: closed)
+    data = os.urandom(5 * CHUNK_SIZE + 3)
+    with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+        coffer.write("big", data)
+    with Coffer.open(tmp_path / "c.coffer", "r", type="null") as coffer:
+        assert coffer.read("big") == data
