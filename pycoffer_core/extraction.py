@@ -225,6 +225,8 @@ class _Once:
                 self._outcome = (True, self._job(self._stop))
             except BaseException as exc:
                 self._outcome = (False, exc)
+                if not isinstance(exc, Stopped):
+                    self._stop.set()  # the others give up now, wherever they run
                 raise
             finally:
                 self._ran.set()

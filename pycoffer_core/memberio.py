@@ -154,7 +154,7 @@ class MemberReader(io.RawIOBase):
                     self._pos = self._starts[index + 1]
                     yield memoryview(data)[start:] if start else data
                 else:
-                    if self._pos >= self._entry.size:
+                    if self._pos >= self._starts[-1]:
                         return
                     # else the caller moved back after the last chunk: start again
             finally:
@@ -190,11 +190,16 @@ def _opened_ahead(source: ChunkSource, indexes: range) -> Iterator[bytes]:
     pending: deque[Future[bytes]] = deque()
     upcoming = iter(indexes)
 
+    refused = False
+
     def ahead(index: int) -> Future[bytes]:
-        try:
-            return pool.submit(source.read, index)
-        except RuntimeError:  # shut down, or no thread to be had
-            return _Later(source.read, index)
+        nonlocal refused
+        if not refused:
+            try:
+                return pool.submit(source.read, index)
+            except RuntimeError:  # shut down, or no thread to be had: from now on, here
+                refused = True
+        return _Later(source.read, index)
 
     try:
         for index in islice(upcoming, MAX_IN_FLIGHT):
@@ -217,6 +222,14 @@ class _Later(Future):  # type: ignore[type-arg]
     def __init__(self, read: Callable[[int], bytes], index: int) -> None:
         super().__init__()
         self._read, self._index = read, index
+
+    def cancel(self) -> bool:
+        cancelled = super().cancel()
+        if cancelled:
+            # No executor will ever pick it up to say so: without this,
+            # ``wait()`` would wait for it forever.
+            self.set_running_or_notify_cancel()
+        return cancelled
 
     def result(self, timeout: float | None = None) -> bytes:
         if not self.done():
@@ -258,6 +271,7 @@ class MemberWriter(io.RawIOBase):
         self._mtime_ns = mtime_ns
         self._buffer = bytearray()
         self._in_flight: deque[Future[SealedChunk]] = deque()
+        self._pool_refused = False
         self._aborted = False
 
     def writable(self) -> bool:
@@ -272,16 +286,18 @@ class MemberWriter(io.RawIOBase):
         if len(data) < CHUNK_SIZE and not self._in_flight:
             self._keep(self._sealed(chunk_no, data))  # small members: no thread hop
             return
-        try:
-            future = worker_pool().submit(self._sealed, chunk_no, data)
-        except RuntimeError:
-            # The pool takes no more work (interpreter exit, or no thread to
-            # be had): seal here, in order. A task it queued all the same only
-            # seals a copy nobody keeps.
+        if not self._pool_refused:
+            try:
+                self._in_flight.append(worker_pool().submit(self._sealed, chunk_no, data))
+            except RuntimeError:
+                # The pool takes no more work (interpreter exit, or no thread
+                # to be had): from now on, seal here, in order. A task it
+                # queued all the same only seals a copy nobody keeps.
+                self._pool_refused = True
+        if self._pool_refused:
             self._drain()
             self._keep(self._sealed(chunk_no, data))
             return
-        self._in_flight.append(future)
         while len(self._in_flight) > MAX_IN_FLIGHT:
             self._keep(self._in_flight.popleft().result())
 

@@ -20,6 +20,7 @@ from pycoffer_core import Coffer, IntegrityError, UnsafePathError, extraction, h
 from pycoffer_core import coffer as coffer_module
 from pycoffer_core.memberio import CHUNK_SIZE, WORKERS, worker_pool
 from pycoffer_core.plugins import registered
+from pools import RefusesAfter
 
 #: Long enough for a test that waits on another thread, short enough not to
 #: hang the suite if the code under test never signals.
@@ -236,8 +237,9 @@ def test_a_link_made_meanwhile_where_a_folder_is_needed_is_refused(tmp_path, mon
 
 
 def test_an_extract_and_a_large_write_on_the_same_coffer_never_wait_for_each_other(tmp_path, monkeypatch):
-    # A large write() holds the coffer's lock while it waits for the pool to
-    # seal its chunks; extract jobs queued on that pool must not need the lock.
+    # A large write() holds the coffer's lock while it waits for its chunks to
+    # be sealed; an extract runs on the same coffer meanwhile: both finish.
+    # (Extract jobs run on a pool of their own, and never take the lock.)
     path = tmp_path / "c.coffer"
     with Coffer.open(path, "w", type="null") as coffer:
         for number in range(2 * WORKERS):
@@ -264,8 +266,8 @@ def test_an_extract_and_a_large_write_on_the_same_coffer_never_wait_for_each_oth
 
     def write_large() -> None:
         with coffer._guard:  # as write() holds it...
-            release.set()  # ...while the queued jobs start...
-            coffer.write("new", big)  # ...and its chunks queue behind them
+            release.set()  # ...while the queued extract jobs start...
+            coffer.write("new", big)  # ...and its chunks are sealed
         written.set()
 
     threading.Thread(target=write_large, daemon=True).start()
@@ -357,21 +359,6 @@ def test_side_by_side_runs_the_jobs_here_when_the_pool_takes_no_more_work():
     assert extraction.side_by_side(closed, jobs) == [(n, here) for n in range(3)]
 
 
-class _RefusesAfter(ThreadPoolExecutor):
-    """A pool that takes ``taken`` jobs, then refuses, as one does when the
-    interpreter exits between two submissions."""
-
-    def __init__(self, taken: int) -> None:
-        super().__init__(2)
-        self.taken = taken
-
-    def submit(self, fn, /, *args, **kwargs):
-        if self.taken == 0:
-            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-        self.taken -= 1
-        return super().submit(fn, *args, **kwargs)
-
-
 def test_jobs_the_pool_refuses_part_way_run_here_each_once(tmp_path):
     runs: list[tuple[int, str]] = []
     lock = threading.Lock()
@@ -384,15 +371,31 @@ def test_jobs_the_pool_refuses_part_way_run_here_each_once(tmp_path):
 
         return run
 
-    with _RefusesAfter(taken=2) as pool:
+    with RefusesAfter(taken=2) as pool:
         assert extraction.side_by_side(pool, [job(n) for n in range(5)]) == list(range(5))
     assert sorted(number for number, _ in runs) == list(range(5))  # each job once
     here = threading.current_thread().name
     assert [number for number, thread in runs if thread == here] == [2, 3, 4]
 
 
+def test_a_job_failing_on_the_pool_stops_the_jobs_running_here():
+    def fails(stop: threading.Event) -> None:
+        raise ValueError("failed on the pool")
+
+    outcomes = []
+
+    def runs_here_until_stopped(stop: threading.Event) -> None:
+        outcomes.append("told to stop" if stop.wait(PATIENCE) else "never told to stop")
+        raise extraction.Stopped("gave up")
+
+    with RefusesAfter(taken=1) as pool:
+        with pytest.raises(ValueError, match="failed on the pool"):
+            extraction.side_by_side(pool, [fails, runs_here_until_stopped, runs_here_until_stopped])
+    assert outcomes == ["told to stop", "told to stop"]
+
+
 def test_an_extract_the_pool_refuses_part_way_writes_everything(coffer_path, tmp_path, monkeypatch):
-    pool = _RefusesAfter(taken=1)
+    pool = RefusesAfter(taken=1)
     monkeypatch.setattr(coffer_module, "extract_pool", lambda: pool)
     out = tmp_path / "out"
     try:

@@ -13,6 +13,7 @@ from pycoffer_core import Coffer, IntegrityError, memberio
 from pycoffer_core.container.base import ChunkSource
 from pycoffer_core.container.index import Chunk, MemberEntry
 from pycoffer_core.memberio import CHUNK_SIZE, MAX_IN_FLIGHT, WORKERS, MemberReader
+from pools import RefusesAfter
 
 SIZE = 2 * CHUNK_SIZE + 1000  # two whole chunks and a short one
 
@@ -187,6 +188,25 @@ def test_reading_ahead_after_the_pool_is_shut_down_reads_here(monkeypatch):
     assert set(source.threads.values()) == {threading.current_thread().name}
 
 
+def test_a_damaged_chunk_after_the_pool_is_shut_down_raises_at_once(monkeypatch):
+    closed = ThreadPoolExecutor(1)
+    closed.shutdown()
+    monkeypatch.setattr(memberio, "worker_pool", lambda: closed)
+    source = _RecordingSource(_pieces(6), fail_at=1)
+    raised = []
+
+    def read() -> None:
+        with pytest.raises(IntegrityError, match="chunk 1"):
+            _reader(source).readall()
+        raised.append(True)
+
+    reading = threading.Thread(target=read, daemon=True)  # a daemon: a hang can't block the exit
+    reading.start()
+    reading.join(PATIENCE)
+    assert raised, "the reader hangs once a chunk read here fails"
+    assert sorted(source.threads) == [0, 1]  # the chunks after it are never read
+
+
 def test_a_reader_on_a_worker_thread_never_waits_for_the_pool():
     # Every worker reads a large member at once: reading ahead from a worker
     # would queue work behind itself and wait forever. (The workers here are
@@ -214,5 +234,19 @@ def test_a_large_write_after_the_pool_is_shut_down_seals_here(tmp_path, monkeypa
     data = os.urandom(5 * CHUNK_SIZE + 3)
     with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
         coffer.write("big", data)
+    with Coffer.open(tmp_path / "c.coffer", "r", type="null") as coffer:
+        assert coffer.read("big") == data
+
+
+def test_a_large_write_the_pool_refuses_part_way_keeps_its_chunks_in_order(tmp_path, monkeypatch):
+    pool = RefusesAfter(taken=2)  # two chunks in flight when it starts refusing
+    monkeypatch.setattr(memberio, "worker_pool", lambda: pool)
+    data = b"".join(bytes([n]) * CHUNK_SIZE for n in range(6)) + b"tail"
+    try:
+        with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+            coffer.write("big", data)
+    finally:
+        pool.shutdown()
+    assert pool.refused == 1  # asked once: the rest is sealed here without asking again
     with Coffer.open(tmp_path / "c.coffer", "r", type="null") as coffer:
         assert coffer.read("big") == data
