@@ -15,10 +15,11 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar
 
 from . import names
 from .errors import UnsafePathError
+from .memberio import Submitter
 
 T = TypeVar("T")
 
@@ -208,7 +209,7 @@ def write_member(
     return Path(target)
 
 
-class _Once:
+class _Once(Generic[T]):
     """``job(stop)``, run by whoever calls first; a later call waits for that
     run and gives its outcome. (A pool that can't start a thread raises from
     ``submit`` yet keeps the task queued: it may still run there.)"""
@@ -238,13 +239,13 @@ class _Once:
         return value
 
 
-def _run_here(call: Callable[[], T], stop: threading.Event) -> Future[T]:
-    """``call()`` on this thread, as a finished future; a failure stops the others."""
+def _run_here(once: _Once[T]) -> Future[T]:
+    """``once()`` on this thread, as a finished future (a failure has told
+    the other jobs to stop: see :class:`_Once`)."""
     future: Future[T] = Future()
     try:
-        future.set_result(call())
+        future.set_result(once())
     except Exception as exc:
-        stop.set()
         future.set_exception(exc)
     return future
 
@@ -263,17 +264,11 @@ def side_by_side(pool: Executor, jobs: Sequence[Callable[[threading.Event], T]])
     """
     stop = threading.Event()
     futures: list[Future[T]] = []
+    submitter = Submitter(lambda: pool)
     try:
-        refused = False
         for job in jobs:
             once = _Once(job, stop)
-            if not refused:
-                try:
-                    futures.append(pool.submit(once))
-                    continue
-                except RuntimeError:
-                    refused = True
-            futures.append(_run_here(once, stop))
+            futures.append(submitter.submit(once) or _run_here(once))
         wait(futures, return_when=FIRST_EXCEPTION)
     except BaseException:
         stop.set()  # interrupted: the jobs give up

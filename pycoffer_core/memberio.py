@@ -8,11 +8,14 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from itertools import accumulate, islice
+from typing import Any, TypeVar
 
 from .container.base import ChunkSource, SealedChunk
 from .container.index import Chunk, MemberEntry
+
+T = TypeVar("T")
 
 #: Plain bytes per chunk: the unit of sealing, of random access and of memory use.
 CHUNK_SIZE = 256 * 1024
@@ -79,6 +82,26 @@ def extract_pool() -> ThreadPoolExecutor:
     """The process's pool for writing out a large member, one per task (see
     :func:`worker_pool` for what a task must never do)."""
     return _extractors.get()
+
+
+class Submitter:
+    """Hands tasks to a pool until it refuses one, as a pool does at
+    interpreter exit or when it can't start a thread; from then on
+    :meth:`submit` returns None at once, and the caller does the work itself.
+    A pool that can't start a thread still queues the task it refused: that
+    task must be harmless to run late, or guarded against running twice."""
+
+    def __init__(self, pool: Callable[[], Executor]) -> None:
+        self._pool = pool  # called on first use: a writer of small members never makes the pool
+        self._refused = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T] | None:
+        if not self._refused:
+            try:
+                return self._pool().submit(fn, *args)
+            except RuntimeError:
+                self._refused = True
+        return None
 
 
 class MemberReader(io.RawIOBase):
@@ -186,20 +209,12 @@ def _opened_ahead(source: ChunkSource, indexes: range) -> Iterator[bytes]:
     :data:`MAX_IN_FLIGHT` of them running on the worker pool at a time.
     Closed early, or failing, it waits for those still running. Once the
     pool takes no more work (at interpreter exit), the rest are read here."""
-    pool = worker_pool()
+    pool = Submitter(worker_pool)
     pending: deque[Future[bytes]] = deque()
     upcoming = iter(indexes)
 
-    refused = False
-
     def ahead(index: int) -> Future[bytes]:
-        nonlocal refused
-        if not refused:
-            try:
-                return pool.submit(source.read, index)
-            except RuntimeError:  # shut down, or no thread to be had: from now on, here
-                refused = True
-        return _Later(source.read, index)
+        return pool.submit(source.read, index) or _Later(source.read, index)
 
     try:
         for index in islice(upcoming, MAX_IN_FLIGHT):
@@ -271,7 +286,7 @@ class MemberWriter(io.RawIOBase):
         self._mtime_ns = mtime_ns
         self._buffer = bytearray()
         self._in_flight: deque[Future[SealedChunk]] = deque()
-        self._pool_refused = False
+        self._pool = Submitter(worker_pool)
         self._aborted = False
 
     def writable(self) -> bool:
@@ -286,18 +301,14 @@ class MemberWriter(io.RawIOBase):
         if len(data) < CHUNK_SIZE and not self._in_flight:
             self._keep(self._sealed(chunk_no, data))  # small members: no thread hop
             return
-        if not self._pool_refused:
-            try:
-                self._in_flight.append(worker_pool().submit(self._sealed, chunk_no, data))
-            except RuntimeError:
-                # The pool takes no more work (interpreter exit, or no thread
-                # to be had): from now on, seal here, in order. A task it
-                # queued all the same only seals a copy nobody keeps.
-                self._pool_refused = True
-        if self._pool_refused:
+        future = self._pool.submit(self._sealed, chunk_no, data)
+        if future is None:
+            # The pool takes no more work: seal here, in order. A task it
+            # queued all the same only seals a copy nobody keeps.
             self._drain()
             self._keep(self._sealed(chunk_no, data))
             return
+        self._in_flight.append(future)
         while len(self._in_flight) > MAX_IN_FLIGHT:
             self._keep(self._in_flight.popleft().result())
 
