@@ -254,7 +254,9 @@ class Coffer:
         """Commit what is pending, compact if dead space is large, release the lock.
 
         Idempotent. The coffer is closed even if the final commit fails (the
-        error propagates and the changes not committed are dropped).
+        error propagates and the changes not committed are dropped). A member
+        whose :meth:`file` block has not exited yet is not stored: that
+        block's next write, or its exit, raises :class:`ClosedCofferError`.
         """
         self._close(commit=True)
 
@@ -263,24 +265,20 @@ class Coffer:
             if self._closed:
                 return
             container = self._container
+            self._orphan_writers()
             try:
                 if container is not None and self._mode != "r" and not container.broken:
                     if commit:
-                        for writer in list(self._writers):
-                            writer.close()
                         self._commit()
                         if container.should_compact():
                             self._compact()
                         elif container.wants_checkpoint():
                             self._commit(checkpoint=True)
                     else:
-                        self._discard()
+                        container.discard()
             finally:
                 self._closed = True
                 self._container = None
-                for writer in list(self._writers):
-                    writer.abort()
-                    writer.close()
                 try:
                     if container is not None:
                         container.close()
@@ -289,6 +287,14 @@ class Coffer:
                     if self._temp_dir is not None:
                         shutil.rmtree(self._temp_dir, ignore_errors=True)
                         self._temp_dir = None
+
+    def _orphan_writers(self) -> None:
+        """Drop the members still being written: a written member appears
+        when its block exits, and theirs haven't. Their writers raise at
+        their next write or close, so whoever writes learns it."""
+        for writer in self._writers:
+            writer.orphan(f"{self._path} was closed before member {writer.name!r} was finished; it was not stored")
+        self._writers.clear()
 
     def _release_lock(self) -> None:
         if self._file_lock is not None:
@@ -416,17 +422,20 @@ class Coffer:
                 container.discard(keep_bytes=bool(self._writers))
             raise
 
-    def _discard(self) -> None:
-        for writer in list(self._writers):
-            writer.abort()
-        container = self._container
-        if container is not None:
-            container.discard()
-
     def compact(self) -> None:
-        """Commit pending changes, then rewrite the file without dead space (crash-safe)."""
+        """Commit pending changes, then rewrite the file without dead space (crash-safe).
+
+        Refused (:class:`InvalidArgumentError`) while a member is being
+        written: the new file would not hold what its writer has stored.
+        """
         with self._guard:
             self._require(write=True)
+            if self._writers:
+                being_written = ", ".join(sorted(repr(writer.name) for writer in self._writers))
+                raise InvalidArgumentError(
+                    f"can't compact {self._path} while member {being_written} is being written; "
+                    "close its file first"
+                )
             self._commit()
             self._compact()
 
@@ -628,10 +637,10 @@ class Coffer:
         try:
             for block in blocks:
                 writer.write(block)
+            writer.close()
         except BaseException:
             self._abandon(writer)
             raise
-        writer.close()
 
     def _abandon(self, writer: MemberWriter) -> None:
         writer.abort()
@@ -667,8 +676,11 @@ class Coffer:
         ``at`` (``encoding`` defaults to UTF-8). Reading is seekable and
         streams chunk by chunk. A written member appears when the block
         exits (durably, with auto flush); if the block raises, the member is
-        left as it was. ``mtime_ns`` sets a written member's modification
-        time (default: when the block exits).
+        left as it was. Once a write has failed (the disk full, say), the
+        member can't be finished: later writes, and the block's exit, raise
+        :class:`ClosedCofferError`, and the member is left as it was.
+        ``mtime_ns`` sets a written member's modification time (default:
+        when the block exits).
         """
         if mode not in _FILE_MODES:
             raise InvalidArgumentError(f"file mode must be one of rb, wb, ab, rt, wt, at, not {mode!r}")
@@ -686,8 +698,12 @@ class Coffer:
                 yield stream
             return
         writer = self._writer(arcname, append=mode[0] == "a", mtime_ns=_check_mtime(mtime_ns))
-        buffered = io.BufferedWriter(writer, buffer_size=64 * 1024)
-        stream = io.TextIOWrapper(buffered, encoding=encoding) if text else buffered  # type: ignore[assignment]
+        try:
+            buffered = io.BufferedWriter(writer, buffer_size=64 * 1024)
+            stream = io.TextIOWrapper(buffered, encoding=encoding) if text else buffered  # type: ignore[assignment]
+        except BaseException:  # an unknown encoding, say: the member stays as it was
+            self._abandon(writer)
+            raise
         try:
             yield stream
         except BaseException:
@@ -695,7 +711,11 @@ class Coffer:
             stream.close()  # flushes into the aborted writer, which drops it
             self._abandon(writer)
             raise
-        stream.close()
+        try:
+            stream.close()  # the last flush, then the writer finishes the member
+        except BaseException:
+            self._abandon(writer)
+            raise
 
     def delete(self, arcname: str) -> None:
         """Remove a member; :class:`MemberNotFoundError` if there is none."""

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from .container.base import ChunkSource, SealedChunk
 from .container.index import Chunk, MemberEntry
+from .errors import ClosedCofferError
 
 T = TypeVar("T")
 
@@ -261,7 +262,10 @@ class MemberWriter(io.RawIOBase):
     Full chunks are sealed and stored as they fill (those of a large member
     sealed on several threads, stored in order); the member appears in the
     coffer when the writer is closed (``finish``), never before. After
-    :meth:`abort` the writer swallows writes and changes nothing.
+    :meth:`abort` the writer swallows writes and changes nothing. After a
+    write fails (a chunk that could not be sealed or stored is lost), or
+    after :meth:`orphan`, every later write and ``close`` raise
+    :class:`ClosedCofferError`, and the member stays as it was.
     """
 
     def __init__(
@@ -288,6 +292,9 @@ class MemberWriter(io.RawIOBase):
         self._in_flight: deque[Future[SealedChunk]] = deque()
         self._pool = Submitter(worker_pool)
         self._aborted = False
+        #: Why this writer can store nothing more, and what caused it.
+        self._failure: tuple[str, BaseException | None] | None = None
+        self._owner = threading.get_ident()
 
     def writable(self) -> bool:
         return True
@@ -320,8 +327,36 @@ class MemberWriter(io.RawIOBase):
         while self._in_flight:
             self._keep(self._in_flight.popleft().result())
 
+    def _raise_failure(self) -> None:
+        assert self._failure is not None
+        message, cause = self._failure
+        raise ClosedCofferError(message) from cause
+
+    def orphan(self, message: str) -> None:
+        """Refuse every later write and ``close`` with ``message`` (the coffer
+        was closed under this writer, maybe from another thread).
+
+        Only the writer's own thread touches its buffers: called from another
+        one, this only flags the writer, and its next call cleans up.
+        """
+        self._failure = (message, None)
+        if threading.get_ident() == self._owner:
+            self._drop_pending()
+
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         self._checkClosed()
+        if self._failure is not None and not self._aborted:
+            self._raise_failure()
+        try:
+            return self._write(data)
+        except BaseException as exc:
+            # The chunk being sealed or stored is lost: finishing now would
+            # store a member with a hole.
+            self._failure = (f"writing member {self.name!r} failed ({exc!r}); nothing of it was stored", exc)
+            self._drop_pending()
+            raise
+
+    def _write(self, data: bytes | bytearray | memoryview) -> int:
         if type(data) is bytes and len(data) == CHUNK_SIZE and not self._buffer and not self._aborted:
             self._emit(data)  # a whole chunk, immutable: sealed as it is, no copy
             return CHUNK_SIZE
@@ -346,6 +381,9 @@ class MemberWriter(io.RawIOBase):
     def abort(self) -> None:
         """Forget everything written; the member stays as it was."""
         self._aborted = True
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
         self._buffer.clear()
         while self._in_flight:
             future = self._in_flight.popleft()
@@ -357,6 +395,8 @@ class MemberWriter(io.RawIOBase):
             return
         try:
             if not self._aborted:
+                if self._failure is not None:
+                    self._raise_failure()
                 if self._buffer:
                     self._emit(bytes(self._buffer))
                     self._buffer.clear()

@@ -200,7 +200,7 @@ class LogContainer(Container):
         self._entries: dict[str, MemberEntry] = {}
         self._undo: dict[str, MemberEntry | None] = {}
         self._retired_fds: list[int] = []
-        self._broken: OSError | None = None
+        self._broken: BaseException | None = None  # an I/O error, or an interrupt mid-commit
         self._dir_sync_pending = False
         self._fd = -1
         self._runway_end = 0  # zeros, synced, lie in [_write_end, _runway_end)
@@ -830,6 +830,7 @@ class LogContainer(Container):
                 self._publish_new_file()
             if self._dir_sync_pending:
                 self._sync_dir()
+            self._count_commit(_Commit(offset, len(record), kind, header, ops))
         except OSError as exc:
             # The disk may or may not hold this commit; the page cache can no
             # longer be trusted to say which (see PostgreSQL's "fsyncgate").
@@ -838,19 +839,27 @@ class LogContainer(Container):
                 f"{self.path}: the commit could not be made durable ({exc}); "
                 "close the coffer and open it again"
             ) from exc
-        commit = _Commit(offset, len(record), kind, header, ops)
-        self._last = commit
-        self.seq = seq
-        self._committed_end = self._write_end
-        self._undo.clear()
-        if kind == KIND_CHECKPOINT:
-            self._checkpoint_bytes, self._deltas_since_checkpoint, self._delta_bytes = len(record), 0, 0
-        else:
-            self._deltas_since_checkpoint += 1
-            self._delta_bytes += len(record)
+        except BaseException as exc:
+            # An interrupt (KeyboardInterrupt...) once the record is out: the
+            # commit may be durable already. Cutting the record off would not
+            # be durable itself, so keep it and refuse further changes.
+            self._broken = exc
+            raise
         if not checkpoint:  # close's checkpoint: the runway would be cut at once
             self._renew_runway(self._write_end - header.data_start)
         return seq
+
+    def _count_commit(self, commit: _Commit) -> None:
+        """Make ``commit``, written and synced, the last one."""
+        self._last = commit
+        self.seq = commit.header.seq
+        self._committed_end = self._write_end
+        self._undo.clear()
+        if commit.kind == KIND_CHECKPOINT:
+            self._checkpoint_bytes, self._deltas_since_checkpoint, self._delta_bytes = commit.length, 0, 0
+        else:
+            self._deltas_since_checkpoint += 1
+            self._delta_bytes += commit.length
 
     def _seal_commit(
         self, header: CommitHeader, ops: list[Op], offset: int, epoch: int | None = None
@@ -1052,7 +1061,7 @@ class LogContainer(Container):
     def _check_writable(self) -> None:
         if self._broken is not None:
             raise CofferBrokenError(
-                f"{self.path}: an earlier I/O error ({self._broken}) left this coffer object "
+                f"{self.path}: an earlier failure ({self._broken!r}) left this coffer object "
                 "unsure of the disk; close it and open the coffer again"
             )
         if not self._writable:
