@@ -939,6 +939,17 @@ class EncryptedCofferConformance(CofferConformance):
             self.open(path, "a", self.make_params())
         assert path.read_bytes() == before
 
+    @pytest.mark.parametrize("mode", ["r", "a"])
+    def test_each_key_alone_wrong_raises_wrong_key_error_and_changes_nothing(self, path, keys, mode):
+        """Every key is checked at open, not only the one sealing the records:
+        a wrong member key would otherwise write members nobody can read."""
+        self.make(path, keys, {"a": b"1"})
+        before = path.read_bytes()
+        for name, other in self.make_params().items():
+            with pytest.raises(WrongKeyError):
+                self.open(path, mode, {**keys, name: other})
+            assert path.read_bytes() == before, name
+
     # ---------------------------------------------------------- layers
 
     def _authenticating_layers(self, keys: dict[str, Any]) -> list[Any]:

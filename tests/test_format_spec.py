@@ -24,7 +24,7 @@ import pytest
 import pyzstd
 
 from pycoffer_core import Coffer, CofferType, IntegrityError, Layer, hookimpl
-from pycoffer_core.plugins import registered
+from pycoffer_core.plugins import find_type, registered
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 FORMAT_DOC = Path(__file__).resolve().parents[1] / "docs" / "format.md"
@@ -618,7 +618,8 @@ def test_a_commit_record_does_not_open_in_another_epoch(tmp_path):
         coffer.write("a", b"x")
     raw = bytearray(path.read_bytes())
     raw[12:16] = struct.pack(">I", 2)  # epoch 1 -> 2, header CRC fixed up
-    raw[39 + len(TOY) - 4 : 39 + len(TOY)] = struct.pack(">I", crc(bytes(raw[: 35 + len(TOY)])))
+    (header_len,) = struct.unpack(">H", raw[10:12])
+    raw[header_len - 4 : header_len] = struct.pack(">I", crc(bytes(raw[: header_len - 4])))
     path.write_bytes(bytes(raw))
     with pytest.raises(FormatError, match="tag mismatch"):
         toy_spec(bytes(raw))
@@ -863,3 +864,50 @@ def test_a_record_left_by_an_abandoned_append_cannot_stand_in_for_the_committed_
             coffer.read("log")
         with pytest.raises(IntegrityError):
             coffer.verify()
+
+
+# ====================================================================== the member key check
+
+
+def _params_of(path: Path) -> tuple[bytes, bytes]:
+    """The coffer id and the params of the header at ``path``."""
+    raw = path.read_bytes()
+    name_len = raw[32]
+    (params_len,) = struct.unpack(">H", raw[33 + name_len : 35 + name_len])
+    return raw[16:32], raw[35 + name_len : 35 + name_len + params_len]
+
+
+@pytest.mark.parametrize("type_name", ["bank", "market"])
+def test_the_header_params_hold_the_member_key_check_as_documented(tmp_path, type_name):
+    """Params: ``u8 tag ‖ u16 length ‖ value``; tag 1 is the member layer's
+    seal of ``pycoffer member key check`` in ``"pycoffer/member-key\\0" ‖ coffer_id``."""
+    path = tmp_path / "k.coffer"
+    keys = Coffer.gen_params(type_name)
+    with Coffer.open(path, "w", type=type_name, **keys) as coffer:
+        coffer.write("a", b"x")
+    coffer_id, params = _params_of(path)
+    tag, length = struct.unpack(">BH", params[:3])
+    assert (tag, length + 3) == (1, len(params))
+    member_layer = find_type(type_name)(**keys).member_layer()
+    context = b"pycoffer/member-key\x00" + coffer_id
+    assert member_layer.open(params[3:], context) == b"pycoffer member key check"
+
+
+@pytest.mark.parametrize("type_name", ["null", "store", "aes"])
+def test_a_member_layer_that_does_not_authenticate_leaves_the_params_empty(tmp_path, type_name):
+    path = tmp_path / "k.coffer"
+    with Coffer.open(path, "w", type=type_name, **Coffer.gen_params(type_name)) as coffer:
+        coffer.write("a", b"x")
+    assert _params_of(path)[1] == b""
+
+
+def test_params_entries_decode_skip_unknown_tags_and_refuse_overruns():
+    from pycoffer_core.container import framing
+
+    encoded = framing.encode_params({9: b"later", 1: b"check"})
+    assert encoded == b"\x01\x00\x05check\x09\x00\x05later"
+    assert framing.decode_params(encoded) == {1: b"check", 9: b"later"}
+    assert framing.decode_params(b"") == {}
+    for damaged in (encoded[:-1], encoded[:2], encoded + encoded[:8]):
+        with pytest.raises(IntegrityError, match="params"):
+            framing.decode_params(damaged)

@@ -40,6 +40,32 @@ END_MARKER = 0xA5
 MAX_BODY = (1 << 31) - 1
 
 
+#: Header params entry: the member layer's key check (see ``docs/format.md``, "Params").
+PARAM_MEMBER_KEY_CHECK = 1
+_PARAM_HEAD = struct.Struct(">BH")  # tag, value length
+
+
+def encode_params(entries: dict[int, bytes]) -> bytes:
+    """The header's params: each entry as tag, length, value, in tag order."""
+    return b"".join(_PARAM_HEAD.pack(tag, len(value)) + value for tag, value in sorted(entries.items()))
+
+
+def decode_params(raw: bytes) -> dict[int, bytes]:
+    """Invert :func:`encode_params`. Unknown tags are returned too (a reader
+    skips what it doesn't know); entries that overrun the params are damage."""
+    entries, pos = {}, 0
+    while pos < len(raw):
+        if pos + _PARAM_HEAD.size > len(raw):
+            raise IntegrityError("coffer header is damaged (params)")
+        tag, length = _PARAM_HEAD.unpack_from(raw, pos)
+        pos += _PARAM_HEAD.size
+        if pos + length > len(raw) or tag in entries:
+            raise IntegrityError("coffer header is damaged (params)")
+        entries[tag] = raw[pos : pos + length]
+        pos += length
+    return entries
+
+
 #: Each of the two copies of the key-slot area (see :func:`read_slot_area`).
 SLOT_COPY_SIZE = 2048
 _SLOT_HEAD = struct.Struct(">QI")  # generation, blob length

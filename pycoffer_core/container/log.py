@@ -73,6 +73,8 @@ COMPACT_MIN_FILE = 1 << 20
 _DATA_CONTEXT = b"pycoffer/data\x00"
 _CHUNK_CONTEXT = b"pycoffer/chunk\x00"
 _COMMIT_CONTEXT = b"pycoffer/commit\x00"
+_MEMBER_KEY_CONTEXT = b"pycoffer/member-key\x00"
+_MEMBER_KEY_PLAIN = b"pycoffer member key check"
 # member id, chunk number, chunk tag: what a chunk is sealed as (see index.Chunk)
 _CHUNK_ID = struct.Struct(">16sQ8s")
 _ZERO_SCAN_BLOCK = 1 << 16
@@ -235,7 +237,12 @@ class LogContainer(Container):
         coffer_type, self._slots = self._keys.create(coffer_id)
         self._slot_generation = 1 if self._slots else 0
         self._use_type(coffer_type)
-        self._header = FileHeader(coffer_id, 1, self._type.name)
+        params = {}
+        if self._member_layer.authenticates:
+            params[framing.PARAM_MEMBER_KEY_CHECK] = self._member_layer.seal(
+                _MEMBER_KEY_PLAIN, _MEMBER_KEY_CONTEXT + coffer_id, compressible=False
+            )
+        self._header = FileHeader(coffer_id, 1, self._type.name, framing.encode_params(params))
         self._tmp_path = self._sibling("new")
         self._fd = os.open(
             self._tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
@@ -265,6 +272,7 @@ class LogContainer(Container):
                 )
             self._use_type(self._keys.unlock(self._slots, self._header.coffer_id))
             self._load(size)
+            self._check_member_key()
             if self._writable:
                 if not framing.slot_copies_intact(self._fd, self._header.size):
                     self._repair_slot_copies()
@@ -279,6 +287,25 @@ class LogContainer(Container):
             raise
         self._write_end = self._open_end = self._runway_end = self._committed_end
         self._backup_pending = self._backup is not None
+
+    def _check_member_key(self) -> None:
+        """Refuse keys that open the records but not the members' content
+        (a type whose member layer has a key of its own, as bank's
+        ``secure_key``): writing with them would store members nobody can
+        read. Files written before the header held this check skip it."""
+        check = framing.decode_params(self._header.params).get(framing.PARAM_MEMBER_KEY_CHECK)
+        if check is None or not self._member_layer.authenticates:
+            return
+        try:
+            opened = self._member_layer.open(check, _MEMBER_KEY_CONTEXT + self._header.coffer_id)
+        except IntegrityError:
+            opened = None
+        if opened != _MEMBER_KEY_PLAIN:
+            raise WrongKeyError(
+                f"{self.path}: wrong key: the keys given open this coffer's records but not its "
+                f"members' content (one of {', '.join(self._type.key_params)} is wrong), "
+                "or its header is damaged"
+            )
 
     def _load(self, size: int) -> None:
         last = self._last_commit_at_end(self._records_end(size))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from pycoffer_core import Coffer, IntegrityError, InvalidArgumentError
+from pycoffer_core import Coffer, IntegrityError, InvalidArgumentError, WrongKeyError
 from pycoffer_core.testing import EncryptedCofferConformance
 from pycoffer_core.vectors import check_vector
 
@@ -59,17 +59,22 @@ def test_a_fernet_key_given_as_text_opens_the_same_coffer(tmp_path):
         assert coffer.read("a") == b"1"
 
 
-def test_the_right_coffer_key_with_a_wrong_secure_key_lists_members_but_reads_none(tmp_path):
+def test_the_right_coffer_key_with_a_wrong_secure_key_is_refused_at_open(tmp_path):
+    """The coffer_key alone opens the records; the header's key check makes
+    a wrong secure_key fail at open too, before a write could store members
+    nobody can read."""
+    path = tmp_path / "x.coffer"
     keys = Coffer.gen_params(TYPE)
-    with Coffer.open(tmp_path / "x.coffer", "w", type=TYPE, **keys) as coffer:
+    with Coffer.open(path, "w", type=TYPE, **keys) as coffer:
         coffer.write("a", b"secret")
+    before = path.read_bytes()
     wrong = {**keys, "secure_key": os.urandom(32)}
-    with Coffer.open(tmp_path / "x.coffer", "r", type=TYPE, **wrong) as coffer:
-        assert [info.name for info in coffer.getmembers()] == ["a"]
-        with pytest.raises(IntegrityError):
-            coffer.read("a")
-        with pytest.raises(IntegrityError):
-            coffer.verify()
+    for mode in ("r", "a"):
+        with pytest.raises(WrongKeyError, match="secure_key"):
+            Coffer.open(path, mode, type=TYPE, **wrong)
+    assert path.read_bytes() == before
+    with Coffer.open(path, "r", type=TYPE, **keys) as coffer:
+        assert coffer.read("a") == b"secret"
 
 
 def test_no_canary_and_no_key_reaches_the_file(tmp_path):
