@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import glob
 import io
 import itertools
 import os
@@ -762,7 +763,9 @@ class Coffer:
         source = Path(os.fspath(filename))
         if not os.path.lexists(source):
             raise CofferNotFoundError(f"no file or folder at {source}")
-        base_name = names.normalize(arcname if arcname is not None else os.path.basename(os.path.normpath(source)))
+        if not os.path.exists(source):
+            raise CofferNotFoundError(f"{source} is a symbolic link to nothing")
+        base_name = names.normalize(arcname if arcname is not None else os.path.basename(os.path.abspath(source)))
         plan = extraction.plan_add(
             source,
             base_name,
@@ -770,19 +773,20 @@ class Coffer:
             exclude=(
                 self._path,
                 Path(f"{self._path}.lock"),
-                *self._path.parent.glob(f".{self._path.name}.*.pycoffer-*"),  # being built
+                # Being built: the name is escaped, or "[1]" in it would be a pattern.
+                *self._path.parent.glob(f".{glob.escape(self._path.name)}.*.pycoffer-*"),
             ),
         )
         with self._guard:
             container = self._require(write=True)
             if not replace:
-                for _, name in plan:
-                    if name in container.entries:
-                        raise MemberExistsError(f"member {name!r} exists (pass replace=True to overwrite)")
-            before = {name: container.entries.get(name) for _, name in plan}
+                for planned in plan:
+                    if planned.name in container.entries:
+                        raise MemberExistsError(f"member {planned.name!r} exists (pass replace=True to overwrite)")
+            before = {planned.name: container.entries.get(planned.name) for planned in plan}
             try:
-                for path, name in plan:
-                    self._add_file(path, name)
+                for planned in plan:
+                    self._add_file(planned)
             except BaseException:
                 for name, old in before.items():
                     if old is None:
@@ -791,10 +795,11 @@ class Coffer:
                         container.put(old)
                 raise
             self._changed()
-        return [name for _, name in plan]
+        return [planned.name for planned in plan]
 
-    def _add_file(self, path: Path, name: str) -> None:
-        with extraction.open_source(path) as source:
+    def _add_file(self, planned: extraction.Planned) -> None:
+        name = planned.name
+        with extraction.open_source(planned) as source:
             stat = os.fstat(source.fileno())
             blocks: Iterable[bytes] = iter(lambda: source.read(_COPY_BLOCK), b"")
             if stat.st_size <= CHUNK_SIZE:
@@ -855,6 +860,7 @@ class Coffer:
         another, in order, so which one fails does not depend on timing.
         """
         large = [index for index, entry in enumerate(entries) if len(entry.chunks) > 1]
+        protected = extraction.own_files(self._path)
         paths: dict[int, str] = {}
         if len(large) > 1 and not on_worker() and not extraction.paths_overlap([e.name for e in entries]):
             # The readers are made here: a job must not wait for the coffer's
@@ -862,14 +868,14 @@ class Coffer:
             # waits for the pool to seal its chunks.
             readers = [self._member_reader(entries[index]) for index in large]
             try:
-                jobs = [functools.partial(self._write_out, reader, root) for reader in readers]
+                jobs = [functools.partial(self._write_out, reader, root, protected) for reader in readers]
                 paths.update(zip(large, extraction.side_by_side(extract_pool(), jobs)))
             finally:
                 for reader in readers:
                     reader.close()
         for index, entry in enumerate(entries):
             if index not in paths:
-                paths[index] = self._write_out(self._member_reader(entry), root)
+                paths[index] = self._write_out(self._member_reader(entry), root, protected)
         return [paths[index] for index in range(len(entries))]
 
     def _member_reader(self, entry: MemberEntry) -> MemberReader:
@@ -877,10 +883,15 @@ class Coffer:
             return MemberReader(self._require().chunk_source(entry), entry)
 
     @staticmethod
-    def _write_out(reader: MemberReader, root: Path, stop: threading.Event | None = None) -> str:
-        """Write the member ``reader`` reads as a file under ``root`` (see
-        :func:`extraction.write_member`); needs no lock, so it may run on the
-        worker pool."""
+    def _write_out(
+        reader: MemberReader,
+        root: Path,
+        protected: frozenset[tuple[int, int]],
+        stop: threading.Event | None = None,
+    ) -> str:
+        """Write the member ``reader`` reads as a file under ``root``, never
+        over one of ``protected`` (see :func:`extraction.write_member`);
+        needs no lock, so it may run on the worker pool."""
         with reader:
             entry = reader.entry
-            return str(extraction.write_member(root, entry.name, reader, entry.mtime_ns, stop))
+            return str(extraction.write_member(root, entry.name, reader, entry.mtime_ns, stop, protected))

@@ -90,7 +90,9 @@ class LockTimeoutError(CofferError, TimeoutError):
 
 
 class UnsafePathError(CofferError, ValueError):
-    """Extraction would write outside its destination or through a symbolic link."""
+    """Extraction would write outside its destination, through a symbolic link
+    or over the coffer itself; or a file being added was swapped (for a link,
+    or another file) after the tree was read."""
 
 
 class CofferBrokenError(CofferError, OSError):

@@ -7,18 +7,19 @@ a member appears there whole or not at all.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
 import threading
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from pathlib import Path
-from typing import Any, BinaryIO, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, NamedTuple, TypeVar
 
 from . import names
-from .errors import UnsafePathError
+from .errors import InvalidArgumentError, UnsafePathError
 from .memberio import Submitter
 
 T = TypeVar("T")
@@ -45,34 +46,84 @@ def _identities(paths: tuple[Path, ...]) -> set[tuple[int, int]]:
     return found
 
 
-def plan_add(
-    source: Path, base_name: str, *, follow_symlinks: bool, exclude: tuple[Path, ...] = ()
-) -> list[tuple[Path, str]]:
-    """The (file, member name) pairs that adding ``source`` as ``base_name`` stores.
+class Planned(NamedTuple):
+    """A file :func:`plan_add` chose: where it is, the member name it gets,
+    and its identity then (device, inode), checked again when it is read."""
+
+    path: Path
+    name: str
+    identity: tuple[int, int]
+
+
+def _walk(source: Path, follow_symlinks: bool) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
+    """Each folder of the tree at ``source`` (a relative POSIX path, ``.``
+    for the top) with its entries that are not folders to walk into, sorted;
+    depth first, a folder's files before its subfolders.
+
+    Iterative, so any depth works; an unreadable folder raises (a tree is
+    added whole or not at all). Following links, a link back to a folder
+    being walked is skipped: it would repeat the tree without end.
+    """
+    top = os.stat(source)
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+        (os.fspath(source), ".", frozenset({(top.st_dev, top.st_ino)}))
+    ]
+    while stack:
+        folder, relative, above = stack.pop()
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+        others, subfolders = [], []
+        for entry in entries:
+            try:
+                walk_in = entry.is_dir(follow_symlinks=follow_symlinks)
+                if not walk_in and not follow_symlinks and entry.is_symlink() and entry.is_dir():
+                    continue  # a link to a folder, not followed: as os.walk does
+            except OSError:
+                walk_in = False
+            if not walk_in:
+                others.append(entry)
+                continue
+            info = entry.stat(follow_symlinks=True)
+            identity = (info.st_dev, info.st_ino)
+            if identity in above:
+                continue  # a link back up the tree
+            child = entry.name if relative == "." else f"{relative}/{entry.name}"
+            subfolders.append((entry.path, child, above | {identity}))
+        yield relative, others
+        stack.extend(reversed(subfolders))
+
+
+def plan_add(source: Path, base_name: str, *, follow_symlinks: bool, exclude: tuple[Path, ...] = ()) -> list[Planned]:
+    """The files that adding ``source`` as ``base_name`` stores, with their member names.
 
     A symbolic link is followed when ``follow_symlinks`` is set, or when it
     points to a regular file inside the tree; other links are skipped, so a
     link in a tree can't pull in a file from elsewhere. Files that are one of
     ``exclude`` (compared by identity, so links and other spellings count)
-    are left out: a coffer must not be fed into itself.
+    are left out: a coffer must not be fed into itself. Special files
+    (FIFOs, devices, sockets) are skipped inside a tree; as ``source``
+    itself they raise :class:`InvalidArgumentError`, as reading one may
+    never end.
     """
     excluded = _identities(exclude)
-    if not source.is_dir():
-        if _identities((source,)) & excluded:
+    info = os.stat(source)
+    if not stat.S_ISDIR(info.st_mode):
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidArgumentError(f"{source} is not a regular file nor a folder; can't add it")
+        if (info.st_dev, info.st_ino) in excluded:
             return []
-        return [(source.resolve() if source.is_symlink() else source, base_name)]
+        path = source.resolve() if source.is_symlink() else source
+        return [Planned(path, base_name, (info.st_dev, info.st_ino))]
     root = source.resolve()
     plan = []
-    for folder, dirnames, filenames in os.walk(source, followlinks=follow_symlinks):
-        dirnames.sort()
-        prefix = os.path.relpath(folder, source).replace(os.sep, "/")
-        prefix = base_name if prefix == "." else f"{base_name}/{prefix}"
-        for filename in sorted(filenames):
-            path = Path(folder, filename)
+    for relative, entries in _walk(source, follow_symlinks):
+        prefix = base_name if relative == "." else f"{base_name}/{relative}"
+        for entry in entries:
+            path = Path(entry.path)
             try:
                 # One lstat tells links, kinds and identities apart: a tree
                 # of many small files pays this per file.
-                info = os.lstat(path)
+                info = entry.stat(follow_symlinks=False)
                 link = stat.S_ISLNK(info.st_mode)
                 if link:
                     if not follow_symlinks:
@@ -89,37 +140,93 @@ def plan_add(
             # A link chosen now is stored as the file it names now: the file is
             # then opened without following links (see open_source).
             stored = path.resolve() if link else path
-            plan.append((stored, names.normalize(f"{prefix}/{filename}")))
+            plan.append(Planned(stored, names.normalize(f"{prefix}/{entry.name}"), (info.st_dev, info.st_ino)))
     return plan
 
 
-def open_source(path: Path) -> BinaryIO:
-    """Open a planned file for reading without following a link at its end, so
-    a file swapped for a symbolic link after :func:`plan_add` is refused."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    return open(fd, "rb")
+def open_source(planned: Planned) -> BinaryIO:
+    """Open a planned file for reading, refusing anything but the file that
+    was planned: a link at its end is not followed, and a file swapped
+    meanwhile (for another file, a FIFO, or through a folder swapped for a
+    link) raises :class:`UnsafePathError`."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(planned.path, flags)  # non-blocking: a FIFO put there must not hang the open
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(f"{planned.path} became a symbolic link while the tree was added") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if (info.st_dev, info.st_ino) != planned.identity or not stat.S_ISREG(info.st_mode):
+            raise UnsafePathError(f"{planned.path} was replaced while the tree was added")
+        os.set_blocking(fd, True)
+        return open(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
-def _safe_parent(root: str, parts: list[str]) -> str:
-    """Make the folders of a member under ``root``, refusing symbolic links."""
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _open_parent(root: str, parts: list[str]) -> int:
+    """A descriptor of the folder ``root/parts...``, made as needed (0700).
+
+    Walked one folder at a time, each opened relative to the one before
+    without following a symbolic link: a folder swapped for a link while a
+    member is extracted fails the walk, rather than leading it out of
+    ``root``. (``root`` itself is followed if it is a link, as ``tar -C``
+    does: the caller chose it.)
+    """
+    fd = os.open(root, _DIRECTORY_FLAGS)
     current = root
-    for part in parts:
-        current = os.path.join(current, part)
-        try:
-            mode = os.lstat(current).st_mode  # one call, not three: this runs per member and folder
-        except FileNotFoundError:
+    try:
+        for part in parts:
+            current = os.path.join(current, part)
             try:
-                os.mkdir(current, 0o700)
-                continue
-            except FileExistsError:
-                # Made meanwhile (by a member written beside this one, or by
-                # someone else): check what it is now, as if it had been there.
-                mode = os.lstat(current).st_mode
-        if stat.S_ISLNK(mode):
-            raise UnsafePathError(f"refusing to extract through the symbolic link {current}")
-        if not stat.S_ISDIR(mode):
-            raise UnsafePathError(f"{current} is a file where a folder is needed")
-    return current
+                child = os.open(part, _DIRECTORY_FLAGS | _NOFOLLOW, dir_fd=fd)
+            except FileNotFoundError:
+                try:
+                    os.mkdir(part, 0o700, dir_fd=fd)
+                except FileExistsError:
+                    pass  # made meanwhile (by a member written beside this one, or by someone else)
+                child = _open_folder(part, fd, current)
+            except OSError as exc:
+                child = _refuse_folder(part, fd, current, exc)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_folder(part: str, parent_fd: int, shown: str) -> int:
+    try:
+        return os.open(part, _DIRECTORY_FLAGS | _NOFOLLOW, dir_fd=parent_fd)
+    except OSError as exc:
+        return _refuse_folder(part, parent_fd, shown, exc)
+
+
+def _refuse_folder(part: str, parent_fd: int, shown: str, exc: OSError) -> int:
+    """Raise the error that says why ``part`` can't be walked into."""
+    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+        raise exc
+    try:
+        mode = os.lstat(part, dir_fd=parent_fd).st_mode
+    except OSError:
+        raise exc from None
+    if stat.S_ISLNK(mode):
+        raise UnsafePathError(f"refusing to extract through the symbolic link {shown}") from None
+    raise UnsafePathError(f"{shown} is a file where a folder is needed") from None
+
+
+def own_files(coffer_path: Path) -> frozenset[tuple[int, int]]:
+    """The identities (device, inode) of a coffer's file and lock file, which
+    an extraction must never replace."""
+    return frozenset(_identities((coffer_path, Path(f"{coffer_path}.lock"))))
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
@@ -151,15 +258,22 @@ class Stopped(Exception):
 
 
 def write_member(
-    root: Path, name: str, reader: BinaryIO, mtime_ns: int, stop: threading.Event | None = None
+    root: Path,
+    name: str,
+    reader: BinaryIO,
+    mtime_ns: int,
+    stop: threading.Event | None = None,
+    protected: frozenset[tuple[int, int]] = frozenset(),
 ) -> Path:
     """Write a member's content as ``root/name``; return the path written.
 
     The content goes to a hidden part file beside the target, renamed over it
     when complete, so the target is never half-written and a symbolic link
-    at the target is replaced rather than written through. Once ``stop`` is
-    set, the write gives up at its next block: the part file is removed and
-    :class:`Stopped` raised.
+    at the target is replaced rather than written through. Every step is
+    taken relative to the folder's descriptor (see :func:`_open_parent`).
+    A target that is one of ``protected`` (see :func:`own_files`) is refused
+    with :class:`UnsafePathError`. Once ``stop`` is set, the write gives up
+    at its next block: the part file is removed and :class:`Stopped` raised.
     """
     if stop is not None and stop.is_set():
         raise Stopped(name)
@@ -169,44 +283,57 @@ def write_member(
     base = os.fspath(root)
     if not os.path.isdir(base):  # a stat costs less than a mkdir that fails
         os.makedirs(base, exist_ok=True)
-    parent = _safe_parent(base, parts[:-1])
-    target = os.path.join(parent, parts[-1])
-    try:
-        is_folder = stat.S_ISDIR(os.lstat(target).st_mode)  # a link to a folder is replaced
-    except FileNotFoundError:
-        is_folder = False
-    if is_folder:
-        raise IsADirectoryError(f"{target} is a folder; can't extract member {name!r} over it")
-    part = os.path.join(parent, f".{parts[-1][:200]}.{secrets.token_hex(4)}.pycoffer-part")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(part, flags, 0o600)
+    shown = os.path.join(base, *parts)
+    leaf = parts[-1]
+    folder = _open_parent(base, parts[:-1])
     try:
         try:
-            # A member reader hands out its chunks as they are opened (ahead,
-            # on the worker pool): each is written straight from there, with
-            # no copy into a file buffer.
-            iter_chunks = getattr(reader, "iter_chunks", None)
-            blocks = iter_chunks(read_ahead=True) if iter_chunks is not None else iter(lambda: reader.read(_BLOCK), b"")
-            try:
-                for block in blocks:
-                    if stop is not None and stop.is_set():
-                        raise Stopped(name)
-                    _write_all(fd, block)
-            finally:
-                close = getattr(blocks, "close", None)
-                if close is not None:
-                    close()  # chunks still being opened ahead are waited for
-        finally:
-            os.close(fd)
-        os.utime(part, ns=(mtime_ns, mtime_ns))
-        os.replace(part, target)
-    except BaseException:
-        try:
-            os.unlink(part)
+            info = os.lstat(leaf, dir_fd=folder)
         except FileNotFoundError:
             pass
-        raise
-    return Path(target)
+        else:
+            if stat.S_ISDIR(info.st_mode):  # a link to a folder is replaced
+                raise IsADirectoryError(f"{shown} is a folder; can't extract member {name!r} over it")
+            if (info.st_dev, info.st_ino) in protected:
+                raise UnsafePathError(f"refusing to replace {shown}: it is the coffer being read, or its lock")
+        # The part file's name is cut by bytes: a name of 255 bytes must fit.
+        stem = leaf.encode("utf-8")[:200].decode("utf-8", "ignore")
+        part = f".{stem}.{secrets.token_hex(4)}.pycoffer-part"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(part, flags, 0o600, dir_fd=folder)
+        try:
+            try:
+                _copy_into(fd, reader, name, stop)
+                os.utime(fd, ns=(mtime_ns, mtime_ns))
+            finally:
+                os.close(fd)
+            os.replace(part, leaf, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            try:
+                os.unlink(part, dir_fd=folder)
+            except FileNotFoundError:
+                pass
+            raise
+    finally:
+        os.close(folder)
+    return Path(shown)
+
+
+def _copy_into(fd: int, reader: BinaryIO, name: str, stop: threading.Event | None) -> None:
+    # A member reader hands out its chunks as they are opened (ahead, on the
+    # worker pool): each is written straight from there, with no copy into a
+    # file buffer.
+    iter_chunks = getattr(reader, "iter_chunks", None)
+    blocks = iter_chunks(read_ahead=True) if iter_chunks is not None else iter(lambda: reader.read(_BLOCK), b"")
+    try:
+        for block in blocks:
+            if stop is not None and stop.is_set():
+                raise Stopped(name)
+            _write_all(fd, block)
+    finally:
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            close()  # chunks still being opened ahead are waited for
 
 
 class _Once(Generic[T]):

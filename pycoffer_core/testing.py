@@ -469,7 +469,7 @@ class CofferConformance:
         monkeypatch.setattr(extraction, "plan_add", plan_then_swap)
         self.make(path, keys, {})
         with self.open(path, "a", keys) as coffer:
-            with pytest.raises(OSError):
+            with pytest.raises(UnsafePathError):
                 coffer.add(tree)
             assert coffer.getmembers() == []
 

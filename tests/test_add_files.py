@@ -34,7 +34,9 @@ def test_a_file_that_grew_after_its_size_was_read_is_added_whole(tmp_path, monke
     def stale_fstat(fd):
         # What fstat said before the file grew: 10 bytes.
         info = real_fstat(fd)
-        return types.SimpleNamespace(st_size=10, st_mtime_ns=info.st_mtime_ns, st_mode=info.st_mode)
+        return types.SimpleNamespace(
+            st_size=10, st_mtime_ns=info.st_mtime_ns, st_mode=info.st_mode, st_dev=info.st_dev, st_ino=info.st_ino
+        )
 
     with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
         monkeypatch.setattr(os, "fstat", stale_fstat)

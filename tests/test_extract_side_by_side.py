@@ -67,9 +67,9 @@ def test_extractall_writes_large_members_on_the_pool_and_returns_paths_in_member
     threads: dict[str, str] = {}
     real_write_member = extraction.write_member
 
-    def recording(root, name, reader, mtime_ns, stop=None):
+    def recording(root, name, reader, mtime_ns, stop=None, protected=frozenset()):
         threads[name] = threading.current_thread().name
-        return real_write_member(root, name, reader, mtime_ns, stop)
+        return real_write_member(root, name, reader, mtime_ns, stop, protected)
 
     monkeypatch.setattr(extraction, "write_member", recording)
     out = tmp_path / "out"
@@ -211,13 +211,16 @@ def test_write_member_gives_up_once_stopped_and_removes_its_part_file(tmp_path):
 def test_a_folder_made_meanwhile_by_another_writer_is_used(tmp_path, monkeypatch):
     real_mkdir = os.mkdir
 
-    def racing_mkdir(path, mode=0o777):
-        real_mkdir(path, mode)  # the member written beside this one got there first
+    def racing_mkdir(path, mode=0o777, *, dir_fd=None):
+        real_mkdir(path, mode, dir_fd=dir_fd)  # the member written beside this one got there first
         raise FileExistsError(path)
 
     monkeypatch.setattr(extraction.os, "mkdir", racing_mkdir)
-    assert extraction._safe_parent(str(tmp_path), ["a", "b"]) == str(tmp_path / "a" / "b")
-    assert (tmp_path / "a" / "b").is_dir()
+    fd = extraction._open_parent(str(tmp_path), ["a", "b"])
+    try:
+        assert os.path.samestat(os.fstat(fd), os.stat(tmp_path / "a" / "b"))
+    finally:
+        os.close(fd)
 
 
 def test_a_link_made_meanwhile_where_a_folder_is_needed_is_refused(tmp_path, monkeypatch):
@@ -226,13 +229,13 @@ def test_a_link_made_meanwhile_where_a_folder_is_needed_is_refused(tmp_path, mon
     dest = tmp_path / "dest"
     dest.mkdir()
 
-    def racing_mkdir(path, mode=0o777):
-        os.symlink(elsewhere, path)  # someone slipped a link in
+    def racing_mkdir(path, mode=0o777, *, dir_fd=None):
+        os.symlink(elsewhere, path, dir_fd=dir_fd)  # someone slipped a link in
         raise FileExistsError(path)
 
     monkeypatch.setattr(extraction.os, "mkdir", racing_mkdir)
     with pytest.raises(UnsafePathError, match="symbolic link"):
-        extraction._safe_parent(str(dest), ["a", "b"])
+        extraction._open_parent(str(dest), ["a", "b"])
     assert os.listdir(elsewhere) == []
 
 
@@ -248,7 +251,7 @@ def test_an_extract_and_a_large_write_on_the_same_coffer_never_wait_for_each_oth
     calls = iter(range(10**6))
     real_write_member = extraction.write_member
 
-    def first_jobs_wait(root, name, reader, mtime_ns, stop=None):
+    def first_jobs_wait(root, name, reader, mtime_ns, stop=None, protected=frozenset()):
         if next(calls) < WORKERS:
             busy.release()
             release.wait(PATIENCE)

@@ -259,9 +259,10 @@ class LegacyCoffer:
         self._require()
         selected = None if members is None else [m.name if isinstance(m, LegacyInfo) else m for m in members]
         root = Path(path)
+        protected = extraction.own_files(self._path)
         written = []
         for info, stream in self.iter_members(selected):
-            written.append(str(extraction.write_member(root, info.name, stream, info.mtime_ns)))
+            written.append(str(extraction.write_member(root, info.name, stream, info.mtime_ns, protected=protected)))
         return written
 
     # ------------------------------------------------------------ passes

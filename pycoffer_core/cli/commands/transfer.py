@@ -44,7 +44,7 @@ def _plan(coffer: Path, sources: tuple[Path, ...], as_name: str | None) -> list[
             raise CofferNotFoundError(f"{source} is a symbolic link to nothing")
         base = names.normalize(as_name if as_name is not None else os.path.basename(os.path.abspath(source)))
         found = 0
-        for path, name in extraction.plan_add(source, base, follow_symlinks=False):
+        for path, name, _ in extraction.plan_add(source, base, follow_symlinks=False):
             if _same_file(path, identity):
                 note(f"skipping {path}: it is the coffer itself (or its lock file)")
                 continue
@@ -135,12 +135,15 @@ def extract(coffer: Path, members: tuple[str, ...], directory: Path, verbose: bo
     with opened(coffer, "r", key_file=key_file) as store:
         everything = store.getmembers()
         chosen = select(everything, members, coffer) if members else everything
+        protected = extraction.own_files(coffer)
         with progress.bytes_bar(sum(m.filesize for m in chosen), "extracting") as bar:
             for member in chosen:
                 bar.label(member.name)
                 with store.file(member.name, "rb") as stream:
                     # The member reader under the buffer: its chunks are read ahead.
                     reader = progress.CountingMemberReader(stream.raw, bar)  # type: ignore[attr-defined]
-                    written = extraction.write_member(directory, member.name, reader, member.mtime_ns)  # type: ignore[arg-type]
+                    written = extraction.write_member(  # type: ignore[arg-type]
+                        directory, member.name, reader, member.mtime_ns, protected=protected
+                    )
                 if verbose:
                     click.echo(str(written))

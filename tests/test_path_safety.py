@@ -1,0 +1,232 @@
+"""Adding and extracting trees when the file system is hostile or odd.
+
+Extraction never writes outside its destination nor over the coffer it
+reads; adding reads only the files it planned, never hangs on a special
+file, and walks any tree, however deep or looped, to its end or to a clear
+error.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from pycoffer_core import (
+    Coffer,
+    CofferNotFoundError,
+    InvalidArgumentError,
+    UnsafePathError,
+)
+from pycoffer_core import extraction
+
+PATIENCE = 30.0
+
+
+def _coffer_with(path: Path, members: dict[str, bytes]) -> None:
+    with Coffer.open(path, "w", type="null") as coffer:
+        for name, data in members.items():
+            coffer.write(name, data)
+
+
+# ---------------------------------------------------------------- extracting
+
+
+def test_a_folder_swapped_for_a_link_during_extraction_leads_nowhere_outside(tmp_path, monkeypatch):
+    coffer_path = tmp_path / "c.coffer"
+    _coffer_with(coffer_path, {"a/b.txt": b"payload"})
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    (dest / "a").mkdir(parents=True)
+    outside.mkdir()
+    real_lstat = os.lstat
+
+    def swap_then_lstat(path, *args, **kwargs):
+        if os.fspath(path).endswith("b.txt"):  # the folder is walked: now the attacker swaps it
+            os.rename(dest / "a", dest / "a-moved")
+            os.symlink(outside, dest / "a")
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(extraction.os, "lstat", swap_then_lstat)
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        coffer.extractall(dest)
+    assert os.listdir(outside) == []
+    assert (dest / "a-moved" / "b.txt").read_bytes() == b"payload"
+
+
+@pytest.mark.parametrize("own", ["c.coffer", "c.coffer.lock"])
+def test_extraction_never_replaces_the_coffer_or_its_lock(tmp_path, own):
+    coffer_path = tmp_path / "c.coffer"
+    _coffer_with(coffer_path, {own: b"not a coffer", "z.txt": b"z"})
+    before = coffer_path.read_bytes()
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        with pytest.raises(UnsafePathError, match="coffer being read"):
+            coffer.extract(own, tmp_path)
+    assert coffer_path.read_bytes() == before
+    assert not list(tmp_path.glob("*.pycoffer-part"))
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        assert coffer.read("z.txt") == b"z"
+
+
+@pytest.mark.parametrize("name", ["é" * 127, "日" * 85, "😀" * 63])
+def test_the_longest_names_in_bytes_extract(tmp_path, name):
+    coffer_path = tmp_path / "c.coffer"
+    _coffer_with(coffer_path, {f"deep/{name}": b"x"})
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        (written,) = coffer.extractall(tmp_path / "out")
+    assert Path(written).read_bytes() == b"x"
+
+
+# ---------------------------------------------------------------- adding
+
+
+def _in_thread(call) -> list[BaseException | object]:
+    """Run ``call`` on a daemon thread; its outcome, or [] if it hangs."""
+    outcome: list[BaseException | object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(PATIENCE)
+    return outcome
+
+
+def test_adding_a_fifo_raises_instead_of_hanging(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+        (outcome,) = _in_thread(lambda: coffer.add(fifo)) or ["hung"]
+        assert isinstance(outcome, InvalidArgumentError), outcome
+        assert coffer.getmembers() == []
+
+
+def test_a_fifo_inside_a_tree_is_skipped(tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.txt").write_bytes(b"a")
+    os.mkfifo(tree / "pipe")
+    with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+        assert coffer.add(tree) == ["tree/a.txt"]
+
+
+def test_a_file_swapped_for_a_fifo_after_planning_is_refused_without_hanging(tmp_path, monkeypatch):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.txt").write_bytes(b"a")
+    real_plan = extraction.plan_add
+
+    def plan_then_swap(*args, **kwargs):
+        plan = real_plan(*args, **kwargs)
+        (tree / "a.txt").unlink()
+        os.mkfifo(tree / "a.txt")
+        return plan
+
+    monkeypatch.setattr(extraction, "plan_add", plan_then_swap)
+    with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+        (outcome,) = _in_thread(lambda: coffer.add(tree)) or ["hung"]
+        assert isinstance(outcome, UnsafePathError), outcome
+        assert coffer.getmembers() == []
+
+
+def test_a_folder_swapped_for_a_link_after_planning_pulls_nothing_in(tmp_path, monkeypatch):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "notes.txt").write_bytes(b"secret from elsewhere")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "notes.txt").write_bytes(b"mine")
+    real_plan = extraction.plan_add
+
+    def plan_then_swap(*args, **kwargs):
+        plan = real_plan(*args, **kwargs)
+        os.rename(tree / "sub", tmp_path / "sub-moved")
+        os.symlink(outside, tree / "sub")
+        return plan
+
+    monkeypatch.setattr(extraction, "plan_add", plan_then_swap)
+    with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+        with pytest.raises(UnsafePathError, match="replaced"):
+            coffer.add(tree)
+        assert coffer.getmembers() == []
+
+
+def test_following_links_through_a_looped_tree_ends(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "f.txt").write_bytes(b"f")
+    os.symlink("..", tree / "sub" / "up")
+    os.symlink(".", tree / "here")
+    with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+        added = _in_thread(lambda: coffer.add(tree, follow_symlinks=True))
+        assert added == [["tree/sub/f.txt"]]
+
+
+def test_a_tree_deeper_than_the_recursion_limit_is_added(tmp_path):
+    tree = tmp_path / "tree"
+    deepest = os.fspath(tree)
+    os.mkdir(deepest)
+    for _ in range(1100):  # one by one: pathlib's and os's makedirs recurse
+        deepest = os.path.join(deepest, "d")
+        os.mkdir(deepest)
+    Path(deepest, "f.txt").write_bytes(b"deep")
+    try:
+        with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+            (name,) = coffer.add(tree)
+            assert name == "tree/" + "d/" * 1100 + "f.txt"
+            assert coffer.read(name) == b"deep"
+    finally:
+        # Bottom up, here: pytest's clean-up of old temporary folders recurses.
+        os.unlink(os.path.join(deepest, "f.txt"))
+        while deepest != os.fspath(tree):
+            os.rmdir(deepest)
+            deepest = os.path.dirname(deepest)
+
+
+def test_a_folder_that_cannot_be_read_fails_the_add_instead_of_being_left_out(tmp_path, monkeypatch):
+    tree = tmp_path / "tree"
+    (tree / "private").mkdir(parents=True)
+    (tree / "a.txt").write_bytes(b"a")
+    (tree / "private" / "tax.pdf").write_bytes(b"t")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path).endswith("private"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(extraction.os, "scandir", scandir)
+    with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+        with pytest.raises(PermissionError):
+            coffer.add(tree)
+        assert coffer.getmembers() == []
+
+
+def test_a_link_to_nothing_is_a_missing_source(tmp_path):
+    os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
+    with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+        with pytest.raises(CofferNotFoundError, match="link to nothing"):
+            coffer.add(tmp_path / "dangling")
+
+
+def test_the_current_folder_is_added_under_its_own_name(tmp_path, monkeypatch):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.txt").write_bytes(b"a")
+    monkeypatch.chdir(tree)
+    with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
+        assert coffer.add(".") == ["tree/a.txt"]
+
+
+def test_a_coffer_whose_name_holds_glob_characters_is_never_added_into_itself(tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(b"a")
+    with Coffer.open(folder / "backup[1].coffer", "w", type="null") as coffer:
+        coffer.write("first", b"1")  # the file being built is in the folder now
+        assert coffer.add(folder, "folder") == ["folder/a.txt"]
