@@ -29,6 +29,7 @@ from .errors import (
     InvalidArgumentError,
     MemberExistsError,
     MemberNotFoundError,
+    NotACofferError,
     ReadOnlyError,
 )
 from .events import CommitEvent
@@ -211,6 +212,8 @@ class Coffer:
             exists = self._path.exists()
             if self._mode == "r" and not exists:
                 raise CofferNotFoundError(f"no coffer at {self._path}")
+            if self._path.is_dir():
+                raise NotACofferError(f"{self._path} is a folder, not a coffer file")
             if not self._path.parent.is_dir():
                 raise CofferNotFoundError(f"folder {self._path.parent} does not exist")
             if self._lock_type == "rw" or self._mode != "r":
@@ -372,7 +375,15 @@ class Coffer:
             return self._temp_dir
 
     def stats(self) -> dict[str, int]:
-        """Sizes in bytes: ``file_size``, ``live_bytes``, ``index_bytes``, ``dead_bytes``; ``members``, ``seq``."""
+        """Sizes in bytes and counts, as of the last commit.
+
+        ``file_size`` (up to the end of the last commit), ``live_bytes``,
+        ``index_bytes``, ``dead_bytes``; ``ignored_bytes``: what the file held
+        after its last complete commit when it was opened (a commit being
+        written or interrupted, or a file cut short or damaged there), which
+        is not part of the coffer and which a writer drops; ``members``,
+        ``seq`` (commits so far), ``format_version``.
+        """
         with self._guard:
             return self._require().stats()
 

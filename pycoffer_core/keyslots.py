@@ -168,7 +168,7 @@ class KeySlots:
     def unlock(self, password: object, coffer_id: bytes) -> dict[str, bytes]:
         """The keys a passphrase opens; :class:`WrongKeyError` if it opens none."""
         if self.kdf is None or not self.slots:
-            raise WrongKeyError("this coffer has no passphrase: open it with its keys")
+            raise WrongKeyError("this coffer has no passphrase: open it with its keys (--key-file, on the command line)")
         kek = self._kek(password)
         index = self._find(kek, coffer_id)
         if index is None:

@@ -37,7 +37,7 @@ def _encrypting_layer(coffer_type: CofferType) -> Layer:
         if layer.encrypts:
             return layer
     raise InvalidArgumentError(
-        f"type {coffer_type.name!r} does not encrypt, so crypt_open() would not protect anything"
+        f"type {coffer_type.name!r} does not encrypt, so a file sealed with it would not be protected"
     )
 
 

@@ -222,3 +222,24 @@ def test_no_progress_when_stderr_is_not_a_terminal(null_coffer, tmp_path):
     result = run("extract", null_coffer, "-C", tmp_path / "out")
     assert result.exit_code == 0
     assert result.stderr == "" and result.stdout == ""
+
+
+def test_verify_and_info_tell_of_bytes_after_the_last_commit(null_coffer):
+    with Coffer.open(null_coffer, "a", type="null") as coffer:
+        coffer.write("later", b"x" * 5000)
+    with open(null_coffer, "r+b") as file:
+        file.truncate(file.seek(0, 2) - 10)  # the last commit cut short
+    result = run("verify", null_coffer)
+    assert result.exit_code == 0, result.stderr
+    assert "intact (3 members" in result.stdout
+    assert "after its last commit are not part of it" in result.stderr
+    facts = json.loads(run("info", null_coffer, "--json").stdout)
+    assert facts["ignored_bytes"] > 0
+    assert "ignored:" in run("info", null_coffer).stdout
+
+
+def test_verify_of_a_coffer_of_one_member_says_member(tmp_path):
+    path = tmp_path / "one.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("a", b"x")
+    assert "intact (1 member," in run("verify", path).stdout

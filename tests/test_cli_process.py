@@ -89,6 +89,7 @@ def test_a_reader_that_goes_away_ends_cat_quietly(vault, tmp_path, aead_env):
     shell("head -c 3000000 /dev/zero | pycoffer put vault.coffer zeros", aead_env, tmp_path)
     done = shell("pycoffer cat vault.coffer zeros | head -c 10 | wc -c", aead_env, tmp_path)
     assert done.stdout.strip() == b"10"
+    assert done.returncode == 0, done.stderr  # pipefail: a status of 1 would fail the script
     assert b"Traceback" not in done.stderr and b"Exception" not in done.stderr
 
 

@@ -166,3 +166,22 @@ def test_a_changed_chunk_is_integrity_error_naming_its_record(tmp_path, type_nam
     with Coffer.open(path, "r", type=type_name, **keys) as coffer:
         with pytest.raises(IntegrityError, match=f"record at offset {chunk.offset}"):
             coffer.read("m")
+
+
+def test_a_cut_tail_is_reported_as_ignored_and_a_writer_drops_it(tmp_path):
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("first", b"1")
+    with Coffer.open(path, "a", type="null") as coffer:
+        assert coffer.stats()["ignored_bytes"] == 0
+        coffer.write("later", os.urandom(5000))
+    whole = path.stat().st_size
+    os.truncate(path, whole - 10)  # the last commit is cut short
+    with Coffer.open(path, "r", type="null") as coffer:
+        assert "later" not in coffer
+        assert coffer.stats()["ignored_bytes"] > 5000
+    with Coffer.open(path, "a", type="null") as coffer:
+        assert coffer.stats()["ignored_bytes"] > 5000  # what this open dropped
+    with Coffer.open(path, "r", type="null") as coffer:
+        assert coffer.stats()["ignored_bytes"] == 0
+        assert coffer.read("first") == b"1"

@@ -230,3 +230,13 @@ def test_a_coffer_whose_name_holds_glob_characters_is_never_added_into_itself(tm
     with Coffer.open(folder / "backup[1].coffer", "w", type="null") as coffer:
         coffer.write("first", b"1")  # the file being built is in the folder now
         assert coffer.add(folder, "folder") == ["folder/a.txt"]
+
+
+@pytest.mark.parametrize("mode", ["r", "a", "w", "x"])
+def test_opening_a_folder_as_a_coffer_says_so(tmp_path, mode):
+    from pycoffer_core import NotACofferError
+
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(NotACofferError, match="is a folder"):
+        Coffer.open(tmp_path / "folder", mode, type="null")
+    assert os.listdir(tmp_path / "folder") == []

@@ -16,6 +16,8 @@ traceback instead.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import IO, Any
 
 import click
@@ -77,7 +79,16 @@ class ReportingGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except BrokenPipeError:
-            raise  # click's main() quietly ends a run whose reader went away
+            # The reader went away (``| head``): it has what it wanted. End
+            # with success (click's main() would exit 1, an error), and point
+            # stdout at the null device so the final flush can't fail again.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):  # no real stdout (a test runner's)
+                pass
+            raise click.exceptions.Exit(0) from None
         except KeyboardInterrupt:
             if ctx.ensure_object(State).debug:
                 raise

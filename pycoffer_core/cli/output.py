@@ -69,3 +69,8 @@ def binary_stdin() -> BinaryIO:
     if sys.stdin is None:
         raise CliError("stdin is closed; give the data on stdin")
     return getattr(sys.stdin, "buffer", sys.stdin)  # type: ignore[no-any-return]
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 member``, ``2 members``: a count with its noun (plural in ``s``)."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

@@ -166,7 +166,7 @@ class Container(ABC):
     @abstractmethod
     def stats(self) -> dict[str, int]:
         """``format_version``; sizes ``file_size``, ``live_bytes``, ``index_bytes``,
-        ``dead_bytes``; ``members``; ``seq``."""
+        ``dead_bytes``, ``ignored_bytes``; ``members``; ``seq``."""
 
     @abstractmethod
     def close(self) -> None:

@@ -216,6 +216,7 @@ class LogContainer(Container):
         self._deltas_since_checkpoint = 0
         self._delta_bytes = 0
         self._checkpoint_bytes = 0
+        self._ignored_at_open = 0  # bytes after the last complete commit when opened
         if mode in ("new", "exclusive"):
             self._start_new()
         else:
@@ -273,6 +274,7 @@ class LogContainer(Container):
             self._use_type(self._keys.unlock(self._slots, self._header.coffer_id))
             self._load(size)
             self._check_member_key()
+            self._ignored_at_open = max(0, self._records_end(size) - self._committed_end)
             if self._writable:
                 if not framing.slot_copies_intact(self._fd, self._header.size):
                     self._repair_slot_copies()
@@ -989,6 +991,7 @@ class LogContainer(Container):
             "dead_bytes": max(0, self._committed_end - self._header_len - live - index),
             "members": len(self._entries),
             "seq": self.seq,
+            "ignored_bytes": self._ignored_at_open,
         }
 
     def should_compact(self) -> bool:

@@ -357,7 +357,7 @@ class LegacyCoffer:
                 LayerError("truncated", 0, "the file ends inside the header of record 0", "container"), None, True
             )
         if head.startswith(framing.MAGIC):
-            raise NotACofferError(f"{self._path} is already a PyCoffer coffer: open it with Coffer.open, no migration needed")
+            raise NotACofferError(f"{self._path} is already a PyCoffer coffer: open it as it is, no migration needed")
         if head.startswith(_ZSTD_MAGIC):
             if fmt.container is not None:
                 actual = self._sniff_zstd_type()

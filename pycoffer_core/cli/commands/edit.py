@@ -8,6 +8,7 @@ import click
 
 from ... import names
 from ...errors import MemberExistsError, MemberNotFoundError
+from .. import output
 from ..errors import CliError
 from ..opening import opened
 from ..options import coffer_argument, key_file_option
@@ -39,7 +40,10 @@ def rm(coffer: Path, members: tuple[str, ...], recursive: bool, key_file: Path |
             if not found:
                 raise MemberNotFoundError(f"no member or folder {name!r} in {coffer}")
             if found[0].name != name and not recursive:
-                raise CliError(f"{name!r} is a folder of {len(found)} members in {coffer}; pass --recursive to remove it")
+                raise CliError(
+                    f"{name!r} is a folder of {output.counted(len(found), 'member')} in {coffer}; "
+                    "pass --recursive to remove it"
+                )
             doomed.update(info.name for info in found)
         for name in sorted(doomed):
             store.delete(name)

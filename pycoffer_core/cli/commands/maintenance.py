@@ -38,6 +38,7 @@ def _describe(coffer: Path, key_file: Path | None) -> dict[str, Any]:
         "live_bytes": stats["live_bytes"],
         "index_bytes": stats.get("index_bytes", 0),
         "dead_bytes": stats["dead_bytes"],
+        "ignored_bytes": stats.get("ignored_bytes", 0),
         "commits": stats["seq"],
         "key_slots": [
             {
@@ -51,6 +52,9 @@ def _describe(coffer: Path, key_file: Path | None) -> dict[str, Any]:
             for slot in slots
         ],
     }
+
+
+_IGNORED = "a commit being written or interrupted, or the file was cut or damaged there; a write drops them"
 
 
 @click.command(short_help="Show type, format version, members, sizes, dead space, key slots.")
@@ -91,6 +95,8 @@ def info(coffer: Path, as_json: bool, key_file: Path | None) -> None:
         ("commits", str(facts["commits"])),
         ("key slots", slot_text),
     ]
+    if facts["ignored_bytes"]:
+        rows.append(("ignored", f"{output.size(facts['ignored_bytes'])} after the last commit ({_IGNORED})"))
     for label, value in rows:
         click.echo(f"{label + ':':<16}{value}")
 
@@ -112,13 +118,16 @@ def verify(coffer: Path, key_file: Path | None) -> None:
         with opened(coffer, "r", key_file=key_file) as store, progress.spinner("verifying"):
             store.verify()
             members = store.getmembers()
+            ignored = store.stats().get("ignored_bytes", 0)
     except WrongKeyError:
         raise
     except IntegrityError as exc:
         raise CliError(f"{coffer} is damaged or was tampered with: {exc}") from exc
     if not current().quiet:
         total = sum(m.filesize for m in members)
-        click.echo(f"{coffer}: intact ({len(members)} members, {output.short_size(total)})")
+        click.echo(f"{coffer}: intact ({output.counted(len(members), 'member')}, {output.short_size(total)})")
+    if ignored:
+        note(f"{coffer}: {output.short_size(ignored)} after its last commit are not part of it ({_IGNORED})")
 
 
 @click.command(short_help="Rewrite the coffer without dead space.")
