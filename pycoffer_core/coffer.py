@@ -865,11 +865,14 @@ class Coffer:
         their cost is Python work per file, which a second thread would only
         contend for. If a member fails, those being written beside it give
         up, members not started are not written, and the error is raised
-        once no thread writes any more; every member written is whole.
+        once no thread writes any more; every member written is whole. Two
+        members of which one would be a folder of the other (``a`` and
+        ``a/b``) are refused before anything is written.
         Members whose paths overlap (``a`` and ``a/b``; names equal but for
         case, on a file system that ignores it) are written one after
         another, in order, so which one fails does not depend on timing.
         """
+        extraction.refuse_file_folder_clash([entry.name for entry in entries])
         large = [index for index, entry in enumerate(entries) if len(entry.chunks) > 1]
         protected = extraction.own_files(self._path)
         paths: dict[int, str] = {}

@@ -235,6 +235,22 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
             view = view[os.write(fd, view) :]
 
 
+def refuse_file_folder_clash(names_: Sequence[str]) -> None:
+    """Raise :class:`UnsafePathError` if one member name is a folder of
+    another (``a`` and ``a/b``): extracting both can't succeed, so an
+    extraction checks this before it writes anything."""
+    chosen = set(names_)
+    for name in names_:
+        parts = name.split("/")
+        for end in range(1, len(parts)):
+            folder = "/".join(parts[:end])
+            if folder in chosen:
+                raise UnsafePathError(
+                    f"members {folder!r} and {name!r} can't both be extracted: {folder!r} would be "
+                    "a file and a folder (extract them one at a time, elsewhere)"
+                )
+
+
 def paths_overlap(names_: Sequence[str]) -> bool:
     """Whether two member names would land on one path, or one inside the
     other's (``a`` and ``a/b``), on a file system that ignores case and

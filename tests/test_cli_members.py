@@ -379,3 +379,12 @@ def test_mv_of_a_missing_member_says_so(null_coffer):
 @pytest.mark.parametrize("command", [["rm", "x"], ["mv", "x", "y"], ["put", "x"], ["cat", "x"], ["extract"]])
 def test_every_command_on_a_missing_coffer_says_there_is_none(tmp_path, command):
     assert_one_line_error(run(command[0], tmp_path / "none.coffer", *command[1:], input=b""), "no coffer at")
+
+
+def test_names_that_are_not_printable_are_listed_escaped_on_one_line(tmp_path):
+    path = tmp_path / "odd.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("evil\nname", b"1")
+        coffer.write("bell\x1b[31m", b"2")
+    result = run("ls", path)
+    assert result.stdout.splitlines() == ["bell\\x1b[31m", "evil\\nname"]

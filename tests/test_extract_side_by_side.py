@@ -309,7 +309,7 @@ def test_an_extract_from_a_commit_hook_finishes(tmp_path):
     coffer.close()
 
 
-def test_overlapping_member_paths_are_written_in_order_whatever_the_timing(tmp_path):
+def test_a_member_that_would_be_a_folder_of_another_fails_the_same_way_whatever_the_timing(tmp_path):
     path = tmp_path / "c.coffer"
     with Coffer.open(path, "w", type="null") as coffer:
         coffer.write("a", _content("a", 2 * CHUNK_SIZE))
@@ -318,9 +318,26 @@ def test_overlapping_member_paths_are_written_in_order_whatever_the_timing(tmp_p
     for attempt in range(5):
         out = tmp_path / f"out{attempt}"
         with Coffer.open(path, "r", type="null") as coffer:
-            with pytest.raises(UnsafePathError, match="is a file where a folder is needed"):
+            with pytest.raises(UnsafePathError, match="can't both be extracted"):
                 coffer.extractall(out)
-        assert _files(out) == {"a": _content("a", 2 * CHUNK_SIZE)}  # "a" first, then "a/b" fails
+        assert not out.exists() or _files(out) == {}  # refused before anything is written
+
+
+def test_a_file_in_the_way_of_a_folder_fails_the_same_way_whatever_the_timing(tmp_path):
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("a/b", _content("a/b", 2 * CHUNK_SIZE))
+        coffer.write("A", _content("A", 2 * CHUNK_SIZE))  # one path with "a" where case is ignored
+        coffer.write("c", _content("c", 2 * CHUNK_SIZE))
+    for attempt in range(5):
+        out = tmp_path / f"out{attempt}"
+        out.mkdir()
+        (out / "c").mkdir()  # a folder where member "c" goes
+        with Coffer.open(path, "r", type="null") as coffer:
+            with pytest.raises(IsADirectoryError):
+                coffer.extractall(out)
+        # In order: "A", then "a/b", then "c" fails.
+        assert _files(out) == {"A": _content("A", 2 * CHUNK_SIZE), "a/b": _content("a/b", 2 * CHUNK_SIZE)}
 
 
 @pytest.mark.parametrize(

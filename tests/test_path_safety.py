@@ -240,3 +240,13 @@ def test_opening_a_folder_as_a_coffer_says_so(tmp_path, mode):
     with pytest.raises(NotACofferError, match="is a folder"):
         Coffer.open(tmp_path / "folder", mode, type="null")
     assert os.listdir(tmp_path / "folder") == []
+
+
+def test_members_that_would_be_a_file_and_a_folder_are_refused_before_anything_is_written(tmp_path):
+    coffer_path = tmp_path / "c.coffer"
+    _coffer_with(coffer_path, {"a": b"file", "a/b": b"inside", "z.txt": b"z"})
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        with pytest.raises(UnsafePathError, match="'a' and 'a/b'"):
+            coffer.extractall(tmp_path / "out")
+        assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+        assert coffer.extract("z.txt", tmp_path / "out") == [str(tmp_path / "out" / "z.txt")]

@@ -74,3 +74,13 @@ def binary_stdin() -> BinaryIO:
 def counted(number: int, noun: str) -> str:
     """``1 member``, ``2 members``: a count with its noun (plural in ``s``)."""
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def shown(name: str) -> str:
+    """``name`` for a terminal: characters that aren't printable (a newline,
+    an escape sequence) shown as Python escapes, so one name stays one line
+    and a hostile name can't drive the terminal. ``--json`` keeps names as
+    they are."""
+    if name.isprintable():
+        return name
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in name)

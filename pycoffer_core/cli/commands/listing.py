@@ -44,8 +44,8 @@ def ls(coffer: Path, prefix: str | None, long_format: bool, as_json: bool, key_f
         return
     if not long_format:
         for member in members:
-            click.echo(member.name)
+            click.echo(output.shown(member.name))
         return
     width = max((len(str(m.filesize)) for m in members), default=1)
     for member in members:
-        click.echo(f"{member.filesize:>{width}}  {output.local_time(member.mtime)}  {member.name}")
+        click.echo(f"{member.filesize:>{width}}  {output.local_time(member.mtime)}  {output.shown(member.name)}")

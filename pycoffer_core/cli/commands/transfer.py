@@ -9,7 +9,7 @@ import click
 
 from ... import extraction, names
 from ...errors import CofferNotFoundError, MemberExistsError
-from .. import progress
+from .. import output, progress
 from ..errors import CliError
 from ..opening import opened
 from ..options import coffer_argument, key_file_option, quiet_option
@@ -101,7 +101,7 @@ def add(
                 store.add(path, name, replace=True)
                 bar.advance(path.stat().st_size)
                 if verbose:
-                    click.echo(name)
+                    click.echo(output.shown(name))
 
 
 @click.command(short_help="Write members out as files: all, or those named.")
@@ -135,6 +135,7 @@ def extract(coffer: Path, members: tuple[str, ...], directory: Path, verbose: bo
     with opened(coffer, "r", key_file=key_file) as store:
         everything = store.getmembers()
         chosen = select(everything, members, coffer) if members else everything
+        extraction.refuse_file_folder_clash([member.name for member in chosen])
         protected = extraction.own_files(coffer)
         with progress.bytes_bar(sum(m.filesize for m in chosen), "extracting") as bar:
             for member in chosen:
@@ -146,4 +147,4 @@ def extract(coffer: Path, members: tuple[str, ...], directory: Path, verbose: bo
                         directory, member.name, reader, member.mtime_ns, protected=protected
                     )
                 if verbose:
-                    click.echo(str(written))
+                    click.echo(output.shown(str(written)))
