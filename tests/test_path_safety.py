@@ -81,6 +81,19 @@ def test_the_longest_names_in_bytes_extract(tmp_path, name):
 # ---------------------------------------------------------------- adding
 
 
+def _after_planning(monkeypatch: pytest.MonkeyPatch, swap) -> None:
+    """Make ``swap()`` run as the race would: after ``add()`` read the tree,
+    before it reads the files."""
+    real_plan = extraction.plan_add
+
+    def plan_then_swap(*args, **kwargs):
+        plan = real_plan(*args, **kwargs)
+        swap()
+        return plan
+
+    monkeypatch.setattr(extraction, "plan_add", plan_then_swap)
+
+
 def _in_thread(call) -> list[BaseException | object]:
     """Run ``call`` on a daemon thread; its outcome, or [] if it hangs."""
     outcome: list[BaseException | object] = []
@@ -119,15 +132,12 @@ def test_a_file_swapped_for_a_fifo_after_planning_is_refused_without_hanging(tmp
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "a.txt").write_bytes(b"a")
-    real_plan = extraction.plan_add
 
-    def plan_then_swap(*args, **kwargs):
-        plan = real_plan(*args, **kwargs)
+    def swap() -> None:
         (tree / "a.txt").unlink()
         os.mkfifo(tree / "a.txt")
-        return plan
 
-    monkeypatch.setattr(extraction, "plan_add", plan_then_swap)
+    _after_planning(monkeypatch, swap)
     with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
         (outcome,) = _in_thread(lambda: coffer.add(tree)) or ["hung"]
         assert isinstance(outcome, UnsafePathError), outcome
@@ -141,15 +151,12 @@ def test_a_folder_swapped_for_a_link_after_planning_pulls_nothing_in(tmp_path, m
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)
     (tree / "sub" / "notes.txt").write_bytes(b"mine")
-    real_plan = extraction.plan_add
 
-    def plan_then_swap(*args, **kwargs):
-        plan = real_plan(*args, **kwargs)
+    def swap() -> None:
         os.rename(tree / "sub", tmp_path / "sub-moved")
         os.symlink(outside, tree / "sub")
-        return plan
 
-    monkeypatch.setattr(extraction, "plan_add", plan_then_swap)
+    _after_planning(monkeypatch, swap)
     with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
         with pytest.raises(UnsafePathError, match="replaced"):
             coffer.add(tree)
