@@ -575,6 +575,7 @@ class Coffer:
                 self._store_sealed,
                 self._finish_writer if commit else self._finish_writer_in_batch,
                 (lambda: mtime_ns) if mtime_ns is not None else time.time_ns,
+                self._forget_writer,
             )
             self._writers.add(writer)
             return writer
@@ -586,6 +587,12 @@ class Coffer:
     def _store_sealed(self, sealed: SealedChunk) -> Chunk:
         with self._guard:
             return self._require(write=True).store_sealed(sealed)
+
+    def _forget_writer(self, writer: MemberWriter) -> None:
+        """A writer ended (its member stored, or not): nothing counts as being
+        written by it any more, whoever closed it."""
+        with self._guard:
+            self._writers.discard(writer)
 
     def _finish_writer(self, writer: MemberWriter, entry: MemberEntry) -> None:
         with self._guard:

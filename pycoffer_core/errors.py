@@ -75,7 +75,9 @@ class ReadOnlyError(CofferError, io.UnsupportedOperation):
 
 
 class ClosedCofferError(CofferError, io.UnsupportedOperation):
-    """The coffer (or member file) is closed."""
+    """The coffer (or member file) is closed, or a member file can't go on:
+    one of its writes failed, or the coffer was closed under it. Its member
+    is left as it was."""
 
 
 class LockTimeoutError(CofferError, TimeoutError):
@@ -91,12 +93,13 @@ class LockTimeoutError(CofferError, TimeoutError):
 
 class UnsafePathError(CofferError, ValueError):
     """Extraction would write outside its destination, through a symbolic link
-    or over the coffer itself; or a file being added was swapped (for a link,
-    or another file) after the tree was read."""
+    or over the coffer itself, or needs one path as both a file and a folder;
+    or a file being added was swapped (for a link, or another file) after the
+    tree was read."""
 
 
 class CofferBrokenError(CofferError, OSError):
-    """An I/O error hit a commit; the coffer must be closed and opened again.
+    """An I/O error (or an interrupt) hit a commit; the coffer must be closed and opened again.
 
     What was committed before is safe on disk; the open object no longer
     knows whether the last commit reached the disk, so it refuses to go on.

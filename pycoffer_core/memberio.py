@@ -277,6 +277,7 @@ class MemberWriter(io.RawIOBase):
         store: Callable[[SealedChunk], Chunk],
         finish: Callable[[MemberWriter, MemberEntry], None],
         mtime_ns: Callable[[], int],
+        ended: Callable[[MemberWriter], None] = lambda writer: None,
     ) -> None:
         super().__init__()
         self.name = name
@@ -288,6 +289,7 @@ class MemberWriter(io.RawIOBase):
         self._store = store
         self._finish = finish
         self._mtime_ns = mtime_ns
+        self._ended = ended
         self._buffer = bytearray()
         self._in_flight: deque[Future[SealedChunk]] = deque()
         self._pool = Submitter(worker_pool)
@@ -406,8 +408,11 @@ class MemberWriter(io.RawIOBase):
                 )
                 self._finish(self, entry)
         finally:
-            if not self._aborted:
-                # Marks the writer done; after an error, also waits for the
-                # chunks still being sealed on the pool.
-                self.abort()
-            super().close()
+            try:
+                if not self._aborted:
+                    # Marks the writer done; after an error, also waits for the
+                    # chunks still being sealed on the pool.
+                    self.abort()
+                super().close()
+            finally:
+                self._ended(self)  # stored, failed or dropped: no longer being written

@@ -334,3 +334,16 @@ def test_ctrl_c_or_kill_during_extract_removes_the_partial_file(tmp_path, plugin
     _, err = process.communicate(timeout=30)
     assert process.returncode == status, err
     assert list(out.iterdir()) == []
+
+
+def test_a_command_that_loses_its_stdout_part_way_fails(vault, tmp_path, aead_env):
+    """Only a command that just prints ends with status 0 when its reader goes
+    away; one that stopped part way through its work must not say it worked."""
+    tree = tmp_path / "many"
+    tree.mkdir()
+    for number in range(300):
+        (tree / f"f{number:03}.txt").write_bytes(b"x")
+    done = shell("pycoffer add -v vault.coffer many | head -1", aead_env, tmp_path)
+    assert done.returncode != 0, done.stderr
+    listed = shell("pycoffer ls vault.coffer", aead_env, tmp_path).stdout.decode().split()
+    assert not any(name.startswith("many/") for name in listed)  # one commit, rolled back

@@ -901,13 +901,29 @@ def test_a_member_layer_that_does_not_authenticate_leaves_the_params_empty(tmp_p
     assert _params_of(path)[1] == b""
 
 
-def test_params_entries_decode_skip_unknown_tags_and_refuse_overruns():
+def test_params_entries_decode_with_unknown_tags_and_other_bytes_are_opaque():
     from pycoffer_core.container import framing
 
     encoded = framing.encode_params({9: b"later", 1: b"check"})
     assert encoded == b"\x01\x00\x05check\x09\x00\x05later"
     assert framing.decode_params(encoded) == {1: b"check", 9: b"later"}
     assert framing.decode_params(b"") == {}
-    for damaged in (encoded[:-1], encoded[:2], encoded + encoded[:8]):
-        with pytest.raises(IntegrityError, match="params"):
-            framing.decode_params(damaged)
+    for opaque in (encoded[:-1], encoded[:2], encoded + encoded[:8], b"\x07"):
+        assert framing.decode_params(opaque) is None
+
+
+def test_a_coffer_whose_params_are_not_entries_opens_unchecked(tmp_path, monkeypatch):
+    """Version 1 first reserved the params and bound readers to accept any
+    bytes there: a file from such a writer still opens (with no key check)."""
+    from pycoffer_core.container import framing
+
+    path = tmp_path / "p.coffer"
+    monkeypatch.setattr(framing, "encode_params", lambda entries: b"\x07")  # a writer of other params
+    with Coffer.open(path, "w", type=TOY) as coffer:
+        coffer.write("a", b"x")
+    monkeypatch.undo()
+    raw = path.read_bytes()
+    name_len = raw[32]
+    assert raw[33 + name_len : 36 + name_len] == b"\x00\x01\x07"
+    with Coffer.open(path, "r", type=TOY) as coffer:
+        assert coffer.read("a") == b"x"

@@ -209,3 +209,21 @@ def test_an_interrupt_once_the_commit_is_out_keeps_it_and_refuses_further_change
         assert coffer.read("first") == b"1"
         assert coffer.read("second") == b"2"
         assert "third" not in coffer
+
+
+def test_a_member_file_whose_own_close_failed_is_no_longer_being_written(tmp_path, monkeypatch):
+    """The block closes its file itself, the close fails (the disk full as
+    the last chunk is stored), the block goes on: compact() must not think
+    the member is still being written."""
+    path = tmp_path / "c.coffer"
+    state = _disk_fills_once(monkeypatch)
+    with Coffer.open(path, "w", type="null") as coffer:
+        with coffer.file("m", "wb") as stream:
+            stream.write(b"x" * 1000)
+            state["armed"] = 1
+            with pytest.raises(OSError):
+                stream.close()
+        assert "m" not in coffer
+        coffer.write("n", b"ok")
+        coffer.compact()
+        assert coffer.read("n") == b"ok"

@@ -63,6 +63,12 @@ def translate(exc: Exception) -> click.ClickException:
     return CliError(_message(exc))
 
 
+#: Commands that change nothing and only print: when their reader goes away
+#: (``| head``), they end with status 0. Any other command that loses its
+#: stdout stopped part way through its work, and ends with status 1.
+_ONLY_PRINT = frozenset({"cat", "ls", "info", "types"})
+
+
 class ReportingGroup(click.Group):
     """A click group that turns exceptions from its commands into one-line errors.
 
@@ -79,9 +85,11 @@ class ReportingGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except BrokenPipeError:
-            # The reader went away (``| head``): it has what it wanted. End
-            # with success (click's main() would exit 1, an error), and point
-            # stdout at the null device so the final flush can't fail again.
+            if ctx.invoked_subcommand not in _ONLY_PRINT:
+                raise  # click's main() ends quietly, with status 1: the work stopped half way
+            # The reader of a command that only prints went away (``| head``):
+            # it has what it wanted. End with success, and point stdout at the
+            # null device so the final flush can't fail again.
             try:
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, sys.stdout.fileno())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
@@ -77,10 +78,18 @@ def counted(number: int, noun: str) -> str:
 
 
 def shown(name: str) -> str:
-    """``name`` for a terminal: characters that aren't printable (a newline,
-    an escape sequence) shown as Python escapes, so one name stays one line
-    and a hostile name can't drive the terminal. ``--json`` keeps names as
-    they are."""
-    if name.isprintable():
-        return name
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in name)
+    """``name`` for a terminal: control characters (a newline, an escape
+    sequence), line separators and the marks that reorder text shown as
+    Python escapes, so one name stays one line and a hostile name can't
+    drive the terminal or disguise itself. Every other character is shown as
+    it is (a no-break space, the joiners of emoji and of Persian words).
+    ``--json`` keeps names as they are."""
+    return "".join(repr(char)[1:-1] if _unsafe(char) else char for char in name)
+
+
+#: Bidirectional marks, embeddings, overrides and isolates.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _unsafe(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS

@@ -50,17 +50,19 @@ def encode_params(entries: dict[int, bytes]) -> bytes:
     return b"".join(_PARAM_HEAD.pack(tag, len(value)) + value for tag, value in sorted(entries.items()))
 
 
-def decode_params(raw: bytes) -> dict[int, bytes]:
-    """Invert :func:`encode_params`. Unknown tags are returned too (a reader
-    skips what it doesn't know); entries that overrun the params are damage."""
+def decode_params(raw: bytes) -> dict[int, bytes] | None:
+    """Invert :func:`encode_params`, unknown tags included (a reader skips
+    what it doesn't know). ``None`` if ``raw`` is not a sequence of entries:
+    format version 1 first reserved the params, with readers bound to accept
+    any bytes there, so such params are opaque, not damage."""
     entries, pos = {}, 0
     while pos < len(raw):
         if pos + _PARAM_HEAD.size > len(raw):
-            raise IntegrityError("coffer header is damaged (params)")
+            return None
         tag, length = _PARAM_HEAD.unpack_from(raw, pos)
         pos += _PARAM_HEAD.size
         if pos + length > len(raw) or tag in entries:
-            raise IntegrityError("coffer header is damaged (params)")
+            return None
         entries[tag] = raw[pos : pos + length]
         pos += length
     return entries

@@ -274,7 +274,7 @@ class LogContainer(Container):
             self._use_type(self._keys.unlock(self._slots, self._header.coffer_id))
             self._load(size)
             self._check_member_key()
-            self._ignored_at_open = max(0, self._records_end(size) - self._committed_end)
+            self._ignored_at_open = max(0, self._records_end_at_open - self._committed_end)
             if self._writable:
                 if not framing.slot_copies_intact(self._fd, self._header.size):
                     self._repair_slot_copies()
@@ -295,7 +295,7 @@ class LogContainer(Container):
         (a type whose member layer has a key of its own, as bank's
         ``secure_key``): writing with them would store members nobody can
         read. Files written before the header held this check skip it."""
-        check = framing.decode_params(self._header.params).get(framing.PARAM_MEMBER_KEY_CHECK)
+        check = (framing.decode_params(self._header.params) or {}).get(framing.PARAM_MEMBER_KEY_CHECK)
         if check is None or not self._member_layer.authenticates:
             return
         try:
@@ -310,7 +310,8 @@ class LogContainer(Container):
             )
 
     def _load(self, size: int) -> None:
-        last = self._last_commit_at_end(self._records_end(size))
+        self._records_end_at_open = self._records_end(size)
+        last = self._last_commit_at_end(self._records_end_at_open)
         if last is None:
             last = self._scan_for_last_commit(size)
         if last is None:

@@ -259,6 +259,9 @@ class LegacyCoffer:
         self._require()
         selected = None if members is None else [m.name if isinstance(m, LegacyInfo) else m for m in members]
         root = Path(path)
+        extraction.refuse_file_folder_clash(
+            list(self._members) if selected is None else [names.normalize(name) for name in selected]
+        )
         protected = extraction.own_files(self._path)
         written = []
         for info, stream in self.iter_members(selected):
