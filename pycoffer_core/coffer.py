@@ -795,6 +795,13 @@ class Coffer:
                 *self._path.parent.glob(f".{glob.escape(self._path.name)}.*.pycoffer-*"),
             ),
         )
+        self._add_planned(plan, replace=replace)
+        return [planned.name for planned in plan]
+
+    def _add_planned(self, plan: list[extraction.Planned], *, replace: bool) -> None:
+        """Store the files of ``plan`` as one change, or change nothing (see
+        :meth:`add`). The CLI calls it file by file, for its progress bar,
+        with the identities its own plan took."""
         with self._guard:
             container = self._require(write=True)
             if not replace:
@@ -813,7 +820,6 @@ class Coffer:
                         container.put(old)
                 raise
             self._changed()
-        return [planned.name for planned in plan]
 
     def _add_file(self, planned: extraction.Planned) -> None:
         name = planned.name

@@ -182,7 +182,7 @@ def test_ctrl_c_during_add_leaves_the_coffer_at_its_last_commit(null_coffer, tmp
     for number in range(5):
         (tree / f"{number}.txt").write_bytes(b"x" * 100_000)
     before = null_coffer.read_bytes()
-    real_add = Coffer.add
+    real_add = Coffer._add_planned
     calls = []
 
     def interrupted_add(self, *args, **kwargs):
@@ -191,7 +191,7 @@ def test_ctrl_c_during_add_leaves_the_coffer_at_its_last_commit(null_coffer, tmp
             raise KeyboardInterrupt
         return real_add(self, *args, **kwargs)
 
-    monkeypatch.setattr(Coffer, "add", interrupted_add)
+    monkeypatch.setattr(Coffer, "_add_planned", interrupted_add)
     result = run("add", null_coffer, tree)
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
@@ -388,3 +388,30 @@ def test_names_that_are_not_printable_are_listed_escaped_on_one_line(tmp_path):
         coffer.write("bell\x1b[31m", b"2")
     result = run("ls", path)
     assert result.stdout.splitlines() == ["bell\\x1b[31m", "evil\\nname"]
+
+
+def test_add_refuses_a_folder_swapped_for_a_link_after_it_was_planned(null_coffer, tmp_path, monkeypatch):
+    """The CLI reads each file as its own plan found it: a folder swapped for
+    a link meanwhile can't pull in a file from elsewhere."""
+    from pycoffer_core import extraction
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "notes.txt").write_bytes(b"secret from elsewhere")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "notes.txt").write_bytes(b"mine")
+    before = null_coffer.read_bytes()
+    real_plan = extraction.plan_add
+
+    def plan_then_swap(*args, **kwargs):
+        plan = real_plan(*args, **kwargs)
+        (tree / "sub").rename(tmp_path / "sub-moved")
+        (tree / "sub").symlink_to(outside)
+        return plan
+
+    monkeypatch.setattr(extraction, "plan_add", plan_then_swap)
+    result = run("add", null_coffer, tree)
+    assert result.exit_code == 1
+    assert "replaced while the tree was added" in result.stderr
+    assert null_coffer.read_bytes() == before

@@ -25,7 +25,7 @@ def _same_file(path: Path, identity: set[tuple[int, int]]) -> bool:
     return (info.st_dev, info.st_ino) in identity
 
 
-def _plan(coffer: Path, sources: tuple[Path, ...], as_name: str | None) -> list[tuple[Path, str]]:
+def _plan(coffer: Path, sources: tuple[Path, ...], as_name: str | None) -> list[extraction.Planned]:
     """Every (file, member name) to store, checked before the coffer is touched.
 
     The coffer itself and its lock file are left out: adding a folder that
@@ -35,7 +35,7 @@ def _plan(coffer: Path, sources: tuple[Path, ...], as_name: str | None) -> list[
         raise click.UsageError("--as names one member or folder, so it takes exactly one SOURCE")
     own = {Path(f"{coffer}.lock"), coffer}
     identity = {(i.st_dev, i.st_ino) for i in (p.stat() for p in own if p.exists())}
-    plan: list[tuple[Path, str]] = []
+    plan: list[extraction.Planned] = []
     origin: dict[str, Path] = {}
     for source in sources:
         if not os.path.lexists(source):
@@ -44,14 +44,15 @@ def _plan(coffer: Path, sources: tuple[Path, ...], as_name: str | None) -> list[
             raise CofferNotFoundError(f"{source} is a symbolic link to nothing")
         base = names.normalize(as_name if as_name is not None else os.path.basename(os.path.abspath(source)))
         found = 0
-        for path, name, _ in extraction.plan_add(source, base, follow_symlinks=False):
+        for planned in extraction.plan_add(source, base, follow_symlinks=False):
+            path, name = planned.path, planned.name
             if _same_file(path, identity):
                 note(f"skipping {path}: it is the coffer itself (or its lock file)")
                 continue
             if name in origin and origin[name] != path:
                 raise CliError(f"{origin[name]} and {path} would both be stored as {name!r}")
             origin[name] = path
-            plan.append((path, name))
+            plan.append(planned)
             found += 1
         if not found:
             note(f"{source} holds no files to add")
@@ -91,17 +92,20 @@ def add(
     plan = _plan(coffer, sources, as_name)
     with opened(coffer, "a", key_file=key_file) as store:
         if not replace:
-            for _, name in plan:
-                if name in store:
-                    raise MemberExistsError(f"member {name!r} exists in {coffer}; pass --replace to overwrite it")
-        total = sum(path.stat().st_size for path, _ in plan)
+            for planned in plan:
+                if planned.name in store:
+                    raise MemberExistsError(
+                        f"member {planned.name!r} exists in {coffer}; pass --replace to overwrite it"
+                    )
+        total = sum(planned.path.stat().st_size for planned in plan)
         with progress.bytes_bar(total, "adding") as bar:
-            for path, name in plan:
-                bar.label(name)
-                store.add(path, name, replace=True)
-                bar.advance(path.stat().st_size)
+            for planned in plan:
+                bar.label(planned.name)
+                # The files this plan chose, checked by identity as they are read.
+                store._add_planned([planned], replace=True)
+                bar.advance(planned.path.stat().st_size)
                 if verbose:
-                    click.echo(output.shown(name))
+                    click.echo(output.shown(planned.name))
 
 
 @click.command(short_help="Write members out as files: all, or those named.")
