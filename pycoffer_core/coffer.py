@@ -900,9 +900,13 @@ class Coffer:
             finally:
                 for reader in readers:
                     reader.close()
-        for index, entry in enumerate(entries):
-            if index not in paths:
-                paths[index] = self._write_out(self._member_reader(entry), root, protected)
+        folders = extraction.Folders()  # the small members, in name order, share their folders
+        try:
+            for index, entry in enumerate(entries):
+                if index not in paths:
+                    paths[index] = self._write_out(self._member_reader(entry), root, protected, folders=folders)
+        finally:
+            folders.close()
         return [paths[index] for index in range(len(entries))]
 
     def _member_reader(self, entry: MemberEntry) -> MemberReader:
@@ -915,10 +919,12 @@ class Coffer:
         root: Path,
         protected: frozenset[tuple[int, int]],
         stop: threading.Event | None = None,
+        *,
+        folders: extraction.Folders | None = None,
     ) -> str:
         """Write the member ``reader`` reads as a file under ``root``, never
         over one of ``protected`` (see :func:`extraction.write_member`);
         needs no lock, so it may run on the worker pool."""
         with reader:
             entry = reader.entry
-            return str(extraction.write_member(root, entry.name, reader, entry.mtime_ns, stop, protected))
+            return str(extraction.write_member(root, entry.name, reader, entry.mtime_ns, stop, protected, folders=folders))

@@ -223,6 +223,35 @@ def _refuse_folder(part: str, parent_fd: int, shown: str, exc: OSError) -> int:
     raise UnsafePathError(f"{shown} is a file where a folder is needed") from None
 
 
+class Folders:
+    """The folder that the last member went to, kept open for the next one.
+
+    Members are extracted in name order, so one after another land in the
+    same folder: its descriptor is reused rather than walked to again. The
+    descriptor stays the folder it was even if its path is swapped meanwhile.
+    For one thread; :meth:`close` when the extraction ends.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[str, tuple[str, ...]] | None = None
+        self._fd = -1
+
+    def open(self, root: str, parts: list[str]) -> int:
+        """The descriptor of ``root/parts...`` (see :func:`_open_parent`),
+        owned by this object: the caller must not close it."""
+        key = (root, tuple(parts))
+        if key != self._key:
+            fd = _open_parent(root, parts)
+            self.close()
+            self._key, self._fd = key, fd
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._key, self._fd = None, -1
+
+
 def own_files(coffer_path: Path) -> frozenset[tuple[int, int]]:
     """The identities (device, inode) of a coffer's file and lock file, which
     an extraction must never replace."""
@@ -280,6 +309,7 @@ def write_member(
     mtime_ns: int,
     stop: threading.Event | None = None,
     protected: frozenset[tuple[int, int]] = frozenset(),
+    folders: Folders | None = None,
 ) -> Path:
     """Write a member's content as ``root/name``; return the path written.
 
@@ -290,6 +320,7 @@ def write_member(
     A target that is one of ``protected`` (see :func:`own_files`) is refused
     with :class:`UnsafePathError`. Once ``stop`` is set, the write gives up
     at its next block: the part file is removed and :class:`Stopped` raised.
+    ``folders`` keeps the folder open for the next member (one thread only).
     """
     if stop is not None and stop.is_set():
         raise Stopped(name)
@@ -301,7 +332,7 @@ def write_member(
         os.makedirs(base, exist_ok=True)
     shown = os.path.join(base, *parts)
     leaf = parts[-1]
-    folder = _open_parent(base, parts[:-1])
+    folder = folders.open(base, parts[:-1]) if folders is not None else _open_parent(base, parts[:-1])
     try:
         try:
             info = os.lstat(leaf, dir_fd=folder)
@@ -331,7 +362,8 @@ def write_member(
                 pass
             raise
     finally:
-        os.close(folder)
+        if folders is None:
+            os.close(folder)
     return Path(shown)
 
 

@@ -67,9 +67,9 @@ def test_extractall_writes_large_members_on_the_pool_and_returns_paths_in_member
     threads: dict[str, str] = {}
     real_write_member = extraction.write_member
 
-    def recording(root, name, reader, mtime_ns, stop=None, protected=frozenset()):
+    def recording(root, name, reader, mtime_ns, stop=None, protected=frozenset(), **options):
         threads[name] = threading.current_thread().name
-        return real_write_member(root, name, reader, mtime_ns, stop, protected)
+        return real_write_member(root, name, reader, mtime_ns, stop, protected, **options)
 
     monkeypatch.setattr(extraction, "write_member", recording)
     out = tmp_path / "out"
@@ -251,11 +251,11 @@ def test_an_extract_and_a_large_write_on_the_same_coffer_never_wait_for_each_oth
     calls = iter(range(10**6))
     real_write_member = extraction.write_member
 
-    def first_jobs_wait(root, name, reader, mtime_ns, stop=None, protected=frozenset()):
+    def first_jobs_wait(root, name, reader, mtime_ns, stop=None, protected=frozenset(), **options):
         if next(calls) < WORKERS:
             busy.release()
             release.wait(PATIENCE)
-        return real_write_member(root, name, reader, mtime_ns, stop)
+        return real_write_member(root, name, reader, mtime_ns, stop, protected, **options)
 
     monkeypatch.setattr(extraction, "write_member", first_jobs_wait)
     big = _content("new", 4 * CHUNK_SIZE)

@@ -257,3 +257,23 @@ def test_members_that_would_be_a_file_and_a_folder_are_refused_before_anything_i
             coffer.extractall(tmp_path / "out")
         assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
         assert coffer.extract("z.txt", tmp_path / "out") == [str(tmp_path / "out" / "z.txt")]
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+def test_extracting_a_tree_leaves_no_descriptor_open_even_when_a_member_fails(tmp_path):
+    members = {f"d{folder}/f{number}.txt": b"x" for folder in range(3) for number in range(4)}
+    coffer_path = tmp_path / "c.coffer"
+    _coffer_with(coffer_path, members)
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        before = _open_descriptors()
+        coffer.extractall(tmp_path / "out")
+        assert _open_descriptors() == before
+        (tmp_path / "again" / "d1" / "f2.txt").mkdir(parents=True)  # a folder where a member goes
+        with pytest.raises(IsADirectoryError):
+            coffer.extractall(tmp_path / "again")
+        assert _open_descriptors() == before
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.txt")) == sorted(members)

@@ -17,6 +17,7 @@ stops with :class:`LegacyChangedError`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -264,8 +265,11 @@ class LegacyCoffer:
         )
         protected = extraction.own_files(self._path)
         written = []
-        for info, stream in self.iter_members(selected):
-            written.append(str(extraction.write_member(root, info.name, stream, info.mtime_ns, protected=protected)))
+        with contextlib.closing(extraction.Folders()) as folders:
+            for info, stream in self.iter_members(selected):
+                written.append(
+                    str(extraction.write_member(root, info.name, stream, info.mtime_ns, protected=protected, folders=folders))
+                )
         return written
 
     # ------------------------------------------------------------ passes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -141,14 +142,15 @@ def extract(coffer: Path, members: tuple[str, ...], directory: Path, verbose: bo
         chosen = select(everything, members, coffer) if members else everything
         extraction.refuse_file_folder_clash([member.name for member in chosen])
         protected = extraction.own_files(coffer)
-        with progress.bytes_bar(sum(m.filesize for m in chosen), "extracting") as bar:
+        folders = extraction.Folders()
+        with progress.bytes_bar(sum(m.filesize for m in chosen), "extracting") as bar, contextlib.closing(folders):
             for member in chosen:
                 bar.label(member.name)
                 with store.file(member.name, "rb") as stream:
                     # The member reader under the buffer: its chunks are read ahead.
                     reader = progress.CountingMemberReader(stream.raw, bar)  # type: ignore[attr-defined]
                     written = extraction.write_member(  # type: ignore[arg-type]
-                        directory, member.name, reader, member.mtime_ns, protected=protected
+                        directory, member.name, reader, member.mtime_ns, protected=protected, folders=folders
                     )
                 if verbose:
                     click.echo(output.shown(str(written)))
