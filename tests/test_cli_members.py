@@ -12,6 +12,7 @@ import pytest
 from pycoffer_core import Coffer
 from pycoffer_core.cli import progress
 from pycoffer_core.memberio import CHUNK_SIZE
+from races import after_planning, folder_to_be_swapped_for_a_link
 from test_cli_support import assert_one_line_error, null_coffer, run  # noqa: F401  (fixture)
 
 
@@ -393,24 +394,9 @@ def test_names_that_are_not_printable_are_listed_escaped_on_one_line(tmp_path):
 def test_add_refuses_a_folder_swapped_for_a_link_after_it_was_planned(null_coffer, tmp_path, monkeypatch):
     """The CLI reads each file as its own plan found it: a folder swapped for
     a link meanwhile can't pull in a file from elsewhere."""
-    from pycoffer_core import extraction
-
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "notes.txt").write_bytes(b"secret from elsewhere")
-    tree = tmp_path / "tree"
-    (tree / "sub").mkdir(parents=True)
-    (tree / "sub" / "notes.txt").write_bytes(b"mine")
+    tree, swap = folder_to_be_swapped_for_a_link(tmp_path)
     before = null_coffer.read_bytes()
-    real_plan = extraction.plan_add
-
-    def plan_then_swap(*args, **kwargs):
-        plan = real_plan(*args, **kwargs)
-        (tree / "sub").rename(tmp_path / "sub-moved")
-        (tree / "sub").symlink_to(outside)
-        return plan
-
-    monkeypatch.setattr(extraction, "plan_add", plan_then_swap)
+    after_planning(monkeypatch, swap)
     result = run("add", null_coffer, tree)
     assert result.exit_code == 1
     assert "replaced while the tree was added" in result.stderr

@@ -21,6 +21,7 @@ from pycoffer_core import (
     UnsafePathError,
 )
 from pycoffer_core import extraction
+from races import after_planning, folder_to_be_swapped_for_a_link
 
 PATIENCE = 30.0
 
@@ -81,19 +82,6 @@ def test_the_longest_names_in_bytes_extract(tmp_path, name):
 # ---------------------------------------------------------------- adding
 
 
-def _after_planning(monkeypatch: pytest.MonkeyPatch, swap) -> None:
-    """Make ``swap()`` run as the race would: after ``add()`` read the tree,
-    before it reads the files."""
-    real_plan = extraction.plan_add
-
-    def plan_then_swap(*args, **kwargs):
-        plan = real_plan(*args, **kwargs)
-        swap()
-        return plan
-
-    monkeypatch.setattr(extraction, "plan_add", plan_then_swap)
-
-
 def _in_thread(call) -> list[BaseException | object]:
     """Run ``call`` on a daemon thread; its outcome, or [] if it hangs."""
     outcome: list[BaseException | object] = []
@@ -137,7 +125,7 @@ def test_a_file_swapped_for_a_fifo_after_planning_is_refused_without_hanging(tmp
         (tree / "a.txt").unlink()
         os.mkfifo(tree / "a.txt")
 
-    _after_planning(monkeypatch, swap)
+    after_planning(monkeypatch, swap)
     with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
         (outcome,) = _in_thread(lambda: coffer.add(tree)) or ["hung"]
         assert isinstance(outcome, UnsafePathError), outcome
@@ -145,18 +133,8 @@ def test_a_file_swapped_for_a_fifo_after_planning_is_refused_without_hanging(tmp
 
 
 def test_a_folder_swapped_for_a_link_after_planning_pulls_nothing_in(tmp_path, monkeypatch):
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "notes.txt").write_bytes(b"secret from elsewhere")
-    tree = tmp_path / "tree"
-    (tree / "sub").mkdir(parents=True)
-    (tree / "sub" / "notes.txt").write_bytes(b"mine")
-
-    def swap() -> None:
-        os.rename(tree / "sub", tmp_path / "sub-moved")
-        os.symlink(outside, tree / "sub")
-
-    _after_planning(monkeypatch, swap)
+    tree, swap = folder_to_be_swapped_for_a_link(tmp_path)
+    after_planning(monkeypatch, swap)
     with Coffer.open(tmp_path / "c.coffer", "w", type="null") as coffer:
         with pytest.raises(UnsafePathError, match="replaced"):
             coffer.add(tree)
