@@ -775,8 +775,13 @@ class Coffer:
         :class:`MemberExistsError` before anything changes. Symbolic links
         inside a tree are stored as the file they point to when that file is
         inside the tree; others are skipped unless ``follow_symlinks``. The
-        coffer's own file and lock file are never added to it. The whole call
-        is one commit: if it fails, the coffer is as before.
+        coffer's own file and lock file are never added to it, nor special
+        files (FIFOs, devices) inside a tree; given as the source, such a
+        file raises :class:`InvalidArgumentError`. A file swapped after the
+        tree was read (for another file, or through a link) raises
+        :class:`UnsafePathError`, and a folder that can't be read its
+        ``PermissionError``. The whole call is one commit: if it fails, the
+        coffer is as before.
         """
         source = Path(os.fspath(filename))
         if not os.path.lexists(source):
@@ -838,8 +843,9 @@ class Coffer:
     def extract(self, arcname: str, path: str | os.PathLike[str] = ".") -> list[str]:
         """Write a member, or every member under a directory prefix, as ``path/arcname``.
 
-        Returns the paths written. Never writes outside ``path`` nor through
-        a symbolic link in it; files are created 0600, their mtimes kept.
+        Returns the paths written. Never writes outside ``path``, through a
+        symbolic link in it, or over the coffer itself or its lock file
+        (:class:`UnsafePathError`); files are created 0600, their mtimes kept.
         Members of more than one chunk are written side by side on worker
         threads. If a member can't be written, its error is raised once no
         thread writes any more: the members written are whole, the others
