@@ -274,7 +274,6 @@ class LogContainer(Container):
             self._use_type(self._keys.unlock(self._slots, self._header.coffer_id))
             self._load(size)
             self._check_member_key()
-            self._ignored_at_open = max(0, self._records_end_at_open - self._committed_end)
             if self._writable:
                 if not framing.slot_copies_intact(self._fd, self._header.size):
                     self._repair_slot_copies()
@@ -310,8 +309,8 @@ class LogContainer(Container):
             )
 
     def _load(self, size: int) -> None:
-        self._records_end_at_open = self._records_end(size)
-        last = self._last_commit_at_end(self._records_end_at_open)
+        records_end = self._records_end(size)
+        last = self._last_commit_at_end(records_end)
         if last is None:
             last = self._scan_for_last_commit(size)
         if last is None:
@@ -323,6 +322,7 @@ class LogContainer(Container):
                 raise IntegrityError(f"{self.path} holds no complete commit")
             last = self._read_commit(last.header.prev_offset)
         self._adopt_chain(last)
+        self._ignored_at_open = max(0, records_end - self._committed_end)
 
     def _records_end(self, size: int) -> int:
         """Where the records end: before the zeros that end the file, if any
@@ -1044,13 +1044,11 @@ class LogContainer(Container):
         self._header = header
         self._header_len = header.records_start
         self._entries = entries
-        self._last = _Commit(position, len(record), KIND_CHECKPOINT, commit_header, ops)
-        self.seq = seq
-        self._committed_end = self._write_end = self._runway_end = position + len(record)
+        self._write_end = self._runway_end = position + len(record)
+        self._count_commit(_Commit(position, len(record), KIND_CHECKPOINT, commit_header, ops))
         # The new file was synced whole; an early sync's error concerned
         # records of the old one that were not carried over.
         self._synced_end, self._early_sync_error = 0, None
-        self._checkpoint_bytes, self._deltas_since_checkpoint, self._delta_bytes = len(record), 0, 0
         # From here on the compacted file is the coffer; if its rename can't be
         # made durable now, the next commit retries before it is acknowledged.
         self._dir_sync_pending = True
