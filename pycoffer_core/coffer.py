@@ -663,9 +663,7 @@ class Coffer:
 
     def _abandon(self, writer: MemberWriter) -> None:
         writer.abort()
-        writer.close()
-        with self._guard:
-            self._writers.discard(writer)
+        writer.close()  # unregisters it (see _forget_writer), if its own close hasn't yet
 
     def writelines(self, arcname: str, lines: Iterable[str], encoding: str = "utf-8") -> None:
         """Write ``lines`` as a text member, each followed by a newline."""
@@ -784,11 +782,7 @@ class Coffer:
         coffer is as before.
         """
         source = Path(os.fspath(filename))
-        if not os.path.lexists(source):
-            raise CofferNotFoundError(f"no file or folder at {source}")
-        if not os.path.exists(source):
-            raise CofferNotFoundError(f"{source} is a symbolic link to nothing")
-        base_name = names.normalize(arcname if arcname is not None else os.path.basename(os.path.abspath(source)))
+        base_name = extraction.base_name_of(source, arcname)
         plan = extraction.plan_add(
             source,
             base_name,

@@ -16,10 +16,10 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from pathlib import Path
-from typing import Any, BinaryIO, Generic, NamedTuple, TypeVar
+from typing import Any, BinaryIO, Generic, NamedTuple, NoReturn, TypeVar
 
 from . import names
-from .errors import InvalidArgumentError, UnsafePathError
+from .errors import CofferNotFoundError, InvalidArgumentError, UnsafePathError
 from .memberio import Submitter
 
 T = TypeVar("T")
@@ -91,6 +91,17 @@ def _walk(source: Path, follow_symlinks: bool) -> Iterator[tuple[str, list[os.Di
             subfolders.append((entry.path, child, above | {identity}))
         yield relative, others
         stack.extend(reversed(subfolders))
+
+
+def base_name_of(source: Path, arcname: str | None) -> str:
+    """The member name ``source`` is added under: ``arcname``, or its base
+    name (``.`` is named after the folder it is). A missing source, or a
+    link to nothing, raises :class:`CofferNotFoundError`."""
+    if not os.path.lexists(source):
+        raise CofferNotFoundError(f"no file or folder at {source}")
+    if not os.path.exists(source):
+        raise CofferNotFoundError(f"{source} is a symbolic link to nothing")
+    return names.normalize(arcname if arcname is not None else os.path.basename(os.path.abspath(source)))
 
 
 def plan_add(source: Path, base_name: str, *, follow_symlinks: bool, exclude: tuple[Path, ...] = ()) -> list[Planned]:
@@ -186,15 +197,13 @@ def _open_parent(root: str, parts: list[str]) -> int:
         for part in parts:
             current = os.path.join(current, part)
             try:
-                child = os.open(part, _DIRECTORY_FLAGS | _NOFOLLOW, dir_fd=fd)
+                child = _open_folder(part, fd, current)
             except FileNotFoundError:
                 try:
                     os.mkdir(part, 0o700, dir_fd=fd)
                 except FileExistsError:
                     pass  # made meanwhile (by a member written beside this one, or by someone else)
                 child = _open_folder(part, fd, current)
-            except OSError as exc:
-                child = _refuse_folder(part, fd, current, exc)
             os.close(fd)
             fd = child
     except BaseException:
@@ -204,13 +213,16 @@ def _open_parent(root: str, parts: list[str]) -> int:
 
 
 def _open_folder(part: str, parent_fd: int, shown: str) -> int:
+    """The folder ``part`` of ``parent_fd``, not followed if it is a link:
+    :class:`UnsafePathError` if it is a link or a file (a missing one raises
+    its ``FileNotFoundError``)."""
     try:
         return os.open(part, _DIRECTORY_FLAGS | _NOFOLLOW, dir_fd=parent_fd)
     except OSError as exc:
-        return _refuse_folder(part, parent_fd, shown, exc)
+        _refuse_folder(part, parent_fd, shown, exc)
 
 
-def _refuse_folder(part: str, parent_fd: int, shown: str, exc: OSError) -> int:
+def _refuse_folder(part: str, parent_fd: int, shown: str, exc: OSError) -> NoReturn:
     """Raise the error that says why ``part`` can't be walked into."""
     if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
         raise exc
@@ -264,15 +276,19 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
             view = view[os.write(fd, view) :]
 
 
+def _folders_of(name: str) -> list[str]:
+    """The folders a member name sits in: ``a/b/c`` is in ``a`` and ``a/b``."""
+    parts = name.split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts))]
+
+
 def refuse_file_folder_clash(names_: Sequence[str]) -> None:
     """Raise :class:`UnsafePathError` if one member name is a folder of
     another (``a`` and ``a/b``): extracting both can't succeed, so an
     extraction checks this before it writes anything."""
     chosen = set(names_)
     for name in names_:
-        parts = name.split("/")
-        for end in range(1, len(parts)):
-            folder = "/".join(parts[:end])
+        for folder in _folders_of(name):
             if folder in chosen:
                 raise UnsafePathError(
                     f"members {folder!r} and {name!r} can't both be extracted: {folder!r} would be "
@@ -293,8 +309,7 @@ def paths_overlap(names_: Sequence[str]) -> bool:
         if folded in seen:
             return True
         seen.add(folded)
-        parts = folded.split("/")
-        folders.update("/".join(parts[:end]) for end in range(1, len(parts)))
+        folders.update(_folders_of(folded))
     return not seen.isdisjoint(folders)
 
 

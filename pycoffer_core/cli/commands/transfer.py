@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import click
 
-from ... import extraction, names
-from ...errors import CofferNotFoundError, MemberExistsError
+from ... import extraction
+from ...errors import MemberExistsError
 from .. import output, progress
 from ..errors import CliError
 from ..opening import opened
 from ..options import coffer_argument, key_file_option, quiet_option
 from ..selection import select
 from ..state import note
-
-
-def _same_file(path: Path, identity: set[tuple[int, int]]) -> bool:
-    try:
-        info = path.stat()
-    except OSError:
-        return False
-    return (info.st_dev, info.st_ino) in identity
 
 
 def _plan(coffer: Path, sources: tuple[Path, ...], as_name: str | None) -> list[extraction.Planned]:
@@ -34,20 +25,15 @@ def _plan(coffer: Path, sources: tuple[Path, ...], as_name: str | None) -> list[
     """
     if as_name is not None and len(sources) > 1:
         raise click.UsageError("--as names one member or folder, so it takes exactly one SOURCE")
-    own = {Path(f"{coffer}.lock"), coffer}
-    identity = {(i.st_dev, i.st_ino) for i in (p.stat() for p in own if p.exists())}
+    own = extraction.own_files(coffer)
     plan: list[extraction.Planned] = []
     origin: dict[str, Path] = {}
     for source in sources:
-        if not os.path.lexists(source):
-            raise CofferNotFoundError(f"no file or folder at {source}")
-        if not os.path.exists(source):
-            raise CofferNotFoundError(f"{source} is a symbolic link to nothing")
-        base = names.normalize(as_name if as_name is not None else os.path.basename(os.path.abspath(source)))
+        base = extraction.base_name_of(source, as_name)
         found = 0
         for planned in extraction.plan_add(source, base, follow_symlinks=False):
             path, name = planned.path, planned.name
-            if _same_file(path, identity):
+            if planned.identity in own:
                 note(f"skipping {path}: it is the coffer itself (or its lock file)")
                 continue
             if name in origin and origin[name] != path:
