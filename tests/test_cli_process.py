@@ -297,7 +297,9 @@ def test_ctrl_c_during_add_leaves_the_coffer_at_its_last_commit(tmp_path, plugin
     before = coffer.read_bytes()
     tree = tmp_path / "tree"
     tree.mkdir()
-    for number in range(8):
+    # Enough chunks that the add, at 50 ms a chunk, is still running well
+    # after the first 400 kB are written, however late this test wakes.
+    for number in range(24):
         (tree / f"{number}.bin").write_bytes(os.urandom(300_000))
     process = spawn(plugin_path, "add", coffer, tree, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
     _interrupt_when(process, lambda: coffer.stat().st_size > len(before) + 400_000, "add")
