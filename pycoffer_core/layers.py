@@ -54,6 +54,11 @@ class Layer(ABC):
     authenticates: bool = False
     #: The output is compressed: later layers must not compress it again.
     compresses: bool = False
+    #: :meth:`open` takes any bytes-like input (a ``memoryview`` of the
+    #: record read) and may return a view of it. The core then hands it views
+    #: and saves a copy of every chunk it reads; a layer without it gets
+    #: ``bytes``, always (see :func:`open_layer`).
+    accepts_views: bool = False
 
     @abstractmethod
     def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:
@@ -69,14 +74,26 @@ class Layer(ABC):
         not sealed by this layer's key in this ``context``."""
 
 
+def open_layer(layer: Layer, data: bytes | memoryview, context: bytes) -> bytes | memoryview:
+    """``layer.open(data, context)``, with ``data`` made ``bytes`` first
+    unless the layer :attr:`~Layer.accepts_views`. Given ``bytes``, the
+    layers of this package return ``bytes``; given a view, they may return
+    one, with no copy."""
+    if not (layer.accepts_views or type(data) is bytes):
+        data = bytes(data)
+    return layer.open(data, context)  # type: ignore[arg-type]
+
+
 class PlainLayer(Layer):
     """The identity: stores bytes as they are."""
+
+    accepts_views = True
 
     def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:
         return bytes(data)
 
     def open(self, data: bytes, context: bytes) -> bytes:
-        return bytes(data)
+        return data
 
 
 _RAW = b"\x00"
@@ -92,6 +109,7 @@ class ZstdLayer(Layer):
     """
 
     compresses = True
+    accepts_views = True
 
     def __init__(self, level: int = 3) -> None:
         self.level = level
@@ -116,9 +134,9 @@ class ZstdLayer(Layer):
         return _RAW + bytes(data)
 
     def open(self, data: bytes, context: bytes) -> bytes:
-        flag, payload = data[:1], data[1:]
+        flag, payload = bytes(data[:1]), data[1:]
         if flag == _RAW:
-            return bytes(payload)
+            return payload
         if flag == _ZSTD:
             cap = getattr(_limit, "max_bytes", None) or MAX_DECOMPRESSED
             decompressor = pyzstd.ZstdDecompressor()
@@ -137,6 +155,8 @@ class ZstdLayer(Layer):
 class ChainLayer(Layer):
     """Apply ``first`` then ``second`` when sealing (and the reverse when opening)."""
 
+    accepts_views = True  # each of the two is handed what it takes (see open_layer)
+
     def __init__(self, first: Layer, second: Layer) -> None:
         self.first = first
         self.second = second
@@ -150,4 +170,4 @@ class ChainLayer(Layer):
         return self.second.seal(inner, context, compressible=still_compressible)
 
     def open(self, data: bytes, context: bytes) -> bytes:
-        return self.first.open(self.second.open(data, context), context)
+        return open_layer(self.first, open_layer(self.second, data, context), context)  # type: ignore[return-value]

@@ -115,7 +115,7 @@ class MemberReader(io.RawIOBase):
         self._starts = [0, *accumulate(chunk.plain_len for chunk in entry.chunks)]
         self._pos = 0
         self._cached_index = -1
-        self._cached = b""
+        self._cached: bytes | memoryview = b""
         self.name = entry.name
 
     @property
@@ -129,7 +129,7 @@ class MemberReader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def _chunk(self, index: int) -> bytes:
+    def _chunk(self, index: int) -> bytes | memoryview:
         if index != self._cached_index:
             self._cached = self._source.read(index)
             self._cached_index = index
@@ -165,7 +165,7 @@ class MemberReader(io.RawIOBase):
         last = len(self._entry.chunks)
         while True:
             index = bisect.bisect_right(self._starts, self._pos) - 1
-            opened: Iterator[bytes]
+            opened: Iterator[bytes | memoryview]
             if read_ahead and last - index > 2 and not on_worker():
                 opened = _opened_ahead(self._source, range(index, last))
             else:
@@ -205,16 +205,16 @@ class MemberReader(io.RawIOBase):
         super().close()
 
 
-def _opened_ahead(source: ChunkSource, indexes: range) -> Iterator[bytes]:
+def _opened_ahead(source: ChunkSource, indexes: range) -> Iterator[bytes | memoryview]:
     """``source.read(i)`` for each of ``indexes``, in order, with up to
     :data:`MAX_IN_FLIGHT` of them running on the worker pool at a time.
     Closed early, or failing, it waits for those still running. Once the
     pool takes no more work (at interpreter exit), the rest are read here."""
     pool = Submitter(worker_pool)
-    pending: deque[Future[bytes]] = deque()
+    pending: deque[Future[bytes | memoryview]] = deque()
     upcoming = iter(indexes)
 
-    def ahead(index: int) -> Future[bytes]:
+    def ahead(index: int) -> Future[bytes | memoryview]:
         return pool.submit(source.read, index) or _Later(source.read, index)
 
     try:
@@ -235,7 +235,7 @@ def _opened_ahead(source: ChunkSource, indexes: range) -> Iterator[bytes]:
 class _Later(Future):  # type: ignore[type-arg]
     """A read the pool would not take: done on the caller's thread when its result is asked for."""
 
-    def __init__(self, read: Callable[[int], bytes], index: int) -> None:
+    def __init__(self, read: Callable[[int], bytes | memoryview], index: int) -> None:
         super().__init__()
         self._read, self._index = read, index
 
@@ -247,7 +247,7 @@ class _Later(Future):  # type: ignore[type-arg]
             self.set_running_or_notify_cancel()
         return cancelled
 
-    def result(self, timeout: float | None = None) -> bytes:
+    def result(self, timeout: float | None = None) -> bytes | memoryview:
         if not self.done():
             try:
                 self.set_result(self._read(self._index))

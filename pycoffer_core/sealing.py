@@ -86,11 +86,15 @@ def bind(data: bytes, context: bytes) -> bytes:
 def unbind(plain: bytes, context: bytes) -> bytes:
     """Invert :func:`bind` on authenticated plaintext; :class:`IntegrityError`
     if it was sealed for another context."""
-    if len(plain) < DIGEST_SIZE or not hmac.compare_digest(
-        plain[:DIGEST_SIZE], context_digest(context)
-    ):
+    return bytes(_unbound_view(plain, context))
+
+
+def _unbound_view(plain: bytes, context: bytes) -> memoryview:
+    """:func:`unbind`, as a view of ``plain`` (no copy)."""
+    view = memoryview(plain)
+    if len(view) < DIGEST_SIZE or not hmac.compare_digest(bytes(view[:DIGEST_SIZE]), context_digest(context)):
         raise IntegrityError("a sealed piece was moved here from another place")
-    return plain[DIGEST_SIZE:]
+    return view[DIGEST_SIZE:]
 
 
 class MacLayer(Layer):
@@ -102,6 +106,7 @@ class MacLayer(Layer):
     """
 
     authenticates = True
+    accepts_views = True
 
     def __init__(self, key: bytes) -> None:
         self._key = raw_key("MAC key", key)
@@ -117,10 +122,10 @@ class MacLayer(Layer):
     def open(self, data: bytes, context: bytes) -> bytes:
         if len(data) < DIGEST_SIZE:
             raise IntegrityError("authenticated data is too short to hold its tag")
-        body = data[:-DIGEST_SIZE]
-        if not hmac.compare_digest(data[-DIGEST_SIZE:], self._tag(body, context)):
+        body = data[:-DIGEST_SIZE]  # a view of a view: no copy
+        if not hmac.compare_digest(bytes(data[-DIGEST_SIZE:]), self._tag(body, context)):
             raise IntegrityError("authentication failed: wrong key, or the data was changed")
-        return bytes(body)
+        return body
 
 
 class SecretBoxLayer(Layer):
@@ -132,6 +137,7 @@ class SecretBoxLayer(Layer):
 
     encrypts = True
     authenticates = True
+    accepts_views = True
 
     def __init__(self, key: bytes) -> None:
         # Imported here, not at the top: the rest of this module must stay
@@ -153,12 +159,15 @@ class SecretBoxLayer(Layer):
         return nonce + self._seal(bind(data, context), nonce, self._key)
 
     def open(self, data: bytes, context: bytes) -> bytes:
-        data = bytes(data)
+        with memoryview(data) as view:
+            # The binding takes bytes only: one copy of the ciphertext, as
+            # slicing ``bytes`` would make.
+            nonce, ciphertext = bytes(view[:_NONCE_SIZE]), bytes(view[_NONCE_SIZE:])
         try:
-            plain = self._open(data[_NONCE_SIZE:], data[:_NONCE_SIZE], self._key)
+            plain = self._open(ciphertext, nonce, self._key)
         except self._crypto_error:
             # Every failure of the binding (short nonce or input, bad tag) is a CryptoError.
             raise IntegrityError(
                 "decryption failed: wrong key, or the data was changed"
             ) from None
-        return unbind(plain, context)
+        return _unbound_view(plain, context)  # type: ignore[return-value]

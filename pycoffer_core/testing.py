@@ -969,6 +969,22 @@ class EncryptedCofferConformance(CofferConformance):
                 with pytest.raises(IntegrityError):
                     layer.open(sealed[:cut], b"context-1")
 
+    def test_a_layer_that_accepts_views_opens_views_as_bytes(self, keys):
+        """A layer with ``accepts_views`` is handed a view of the record the
+        core read: it must open it as it opens the same bytes."""
+        keyed = find_type(self.type_name)(**keys)
+        for layer in (keyed.container_layer(), keyed.member_layer()):
+            if not layer.accepts_views:
+                continue
+            for data in (b"some record bytes " * 100, random.Random(7).randbytes(3000)):
+                sealed = layer.seal(data, b"context-1")
+                record = b"head" + sealed + b"trail"
+                view = memoryview(record)[4:-5]
+                assert bytes(layer.open(view, b"context-1")) == data
+                if layer.authenticates:
+                    with pytest.raises(IntegrityError):
+                        layer.open(view, b"context-2")
+
     def test_garbage_given_to_a_layer_raises_integrity_error(self, keys):
         rng = random.Random(1234)
         for layer in self._authenticating_layers(keys):

@@ -59,3 +59,37 @@ def test_zstd_refuses_trailing_bytes_after_the_frame():
     sealed = ZstdLayer().seal(b"abc" * 100, b"")
     with pytest.raises(IntegrityError):
         ZstdLayer().open(sealed + b"junk", b"")
+
+
+def test_core_layers_open_a_view_of_a_record_without_copying_raw_bytes():
+    # A raw (incompressible) chunk comes back as a view of the record read:
+    # the bytes a reader extracts are copied once, by the read itself.
+    data = os.urandom(10_000)
+    record = b"head" + ZstdLayer().seal(data, b"") + b"trail"
+    view = memoryview(record)[4:-5]
+    for layer in (ZstdLayer(), ChainLayer(PlainLayer(), ZstdLayer())):
+        assert layer.accepts_views
+        opened = layer.open(view, b"")
+        assert isinstance(opened, memoryview) and opened.obj is record
+        assert opened == data
+    compressed = b"head" + ZstdLayer().seal(b"abc" * 5000, b"") + b"trail"
+    assert ZstdLayer().open(memoryview(compressed)[4:-5], b"") == b"abc" * 5000
+
+
+class _BytesOnlyLayer(PlainLayer):
+    """A third-party layer that says nothing of views: it must get bytes."""
+
+    accepts_views = False
+
+    def open(self, data, context):
+        assert type(data) is bytes, type(data)
+        return data
+
+
+def test_a_layer_that_does_not_accept_views_is_handed_bytes():
+    from pycoffer_core.layers import open_layer
+
+    record = b"head" + ZstdLayer().seal(os.urandom(1000), b"") + b"trail"
+    chain = ChainLayer(_BytesOnlyLayer(), ZstdLayer())
+    assert bytes(chain.open(memoryview(record)[4:-5], b"")) == record[5:-5]
+    assert open_layer(_BytesOnlyLayer(), memoryview(b"xyz"), b"") == b"xyz"

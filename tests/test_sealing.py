@@ -113,3 +113,18 @@ def test_the_mac_layer_tag_is_hmac_sha256_of_the_length_prefixed_context_and_dat
     key, data, context = os.urandom(32), os.urandom(3000), b"ctx"
     expected = hmac.new(key, struct.pack(">Q", len(context)) + context + data, hashlib.sha256).digest()
     assert MacLayer(key).seal(data, context) == data + expected
+
+
+@pytest.mark.parametrize("make", [MacLayer, SecretBoxLayer], ids=["mac", "secretbox"])
+def test_a_layer_that_accepts_views_opens_a_view_as_it_opens_bytes(make):
+    # The container hands these layers a view of the record it read (no copy).
+    layer = make(os.urandom(32))
+    assert layer.accepts_views
+    sealed = layer.seal(b"payload" * 20, b"ctx")
+    framed = b"head" + sealed + b"trail"
+    view = memoryview(framed)[4:-5]
+    assert bytes(layer.open(view, b"ctx")) == b"payload" * 20
+    with pytest.raises(IntegrityError):
+        layer.open(view, b"other")
+    with pytest.raises(IntegrityError):
+        layer.open(view[:-1], b"ctx")

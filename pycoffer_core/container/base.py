@@ -37,8 +37,9 @@ class ChunkSource(ABC):
     """Reads the chunks of one member version; safe to use from several threads."""
 
     @abstractmethod
-    def read(self, index: int) -> bytes:
-        """The plaintext of chunk ``index``, authenticated, or :class:`IntegrityError`."""
+    def read(self, index: int) -> bytes | memoryview:
+        """The plaintext of chunk ``index``, authenticated, or :class:`IntegrityError`;
+        a read-only view where opening it copied nothing."""
 
 
 class Container(ABC):

@@ -233,8 +233,9 @@ def trail_ok(raw_trail: bytes, body_len: int) -> bool:
     return length == body_len and marker == END_MARKER
 
 
-def unframe(raw: bytes, offset: int, *, check_body: bool = True) -> tuple[int, bytes]:
-    """Check a whole record read from ``offset``; return its kind and body.
+def unframe(raw: bytes, offset: int, *, check_body: bool = True) -> tuple[int, memoryview]:
+    """Check a whole record read from ``offset``; return its kind and body,
+    a view of ``raw`` (a chunk's record is opened with no copy).
 
     ``check_body=False`` skips the body's CRC, for a caller that
     authenticates the body next (a CRC can only add a weaker check).
@@ -242,7 +243,7 @@ def unframe(raw: bytes, offset: int, *, check_body: bool = True) -> tuple[int, b
     head = parse_head(raw)
     if head is None or len(raw) != head.total:
         raise IntegrityError(f"record at offset {offset} is damaged (header)")
-    body = raw[HEAD_SIZE : HEAD_SIZE + head.body_len]
+    body = memoryview(raw)[HEAD_SIZE : HEAD_SIZE + head.body_len]
     crc, length, marker = _RECORD_TRAIL.unpack_from(raw, HEAD_SIZE + head.body_len)
     if length != head.body_len or marker != END_MARKER or (check_body and crc != zlib.crc32(body)):
         raise IntegrityError(f"record at offset {offset} is damaged (checksum mismatch)")

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..layers import decompression_limit
+from ..layers import decompression_limit, open_layer
 from ..errors import (
     CofferBrokenError,
     CofferExistsError,
@@ -176,7 +176,7 @@ class _Chunks(ChunkSource):
         self._fd = fd
         self._entry = entry
 
-    def read(self, index: int) -> bytes:
+    def read(self, index: int) -> bytes | memoryview:
         if self._container.closed:
             raise IntegrityError("the coffer is closed")
         chunk = self._entry.chunks[index]
@@ -482,10 +482,10 @@ class LogContainer(Container):
         kind, body = framing.unframe(_pread_exact(self._fd, head.total, offset), offset)
         try:
             with decompression_limit(_index_cap(len(body))):
-                plain = self._container_layer.open(body, self._commit_context(offset))
+                plain = open_layer(self._container_layer, body, self._commit_context(offset))
         except IntegrityError as exc:
             raise self._auth_error(f"commit record at offset {offset}", exc) from None
-        header, ops = decode_commit(plain)
+        header, ops = decode_commit(bytes(plain))
         return _Commit(offset, head.total, kind, header, ops)
 
     def _auth_error(self, what: str, exc: IntegrityError) -> IntegrityError:
@@ -624,14 +624,15 @@ class LogContainer(Container):
         offset = self._append_data(sealed.record)
         return Chunk(offset, len(sealed.record), sealed.plain_len, sealed.tag)
 
-    def _open_data(self, body: bytes) -> tuple[bytes, bytes]:
-        """Open a data record's body: its chunk id and its plaintext."""
+    def _open_data(self, body: memoryview) -> tuple[bytes, bytes | memoryview]:
+        """Open a data record's body: its chunk id and its plaintext (maybe a
+        view of ``body``: layers that take views copy nothing)."""
         with decompression_limit(MAX_CHUNK_RECORD):
-            plain = self._container_layer.open(body, self._data_context())
-            chunk_id = plain[: _CHUNK_ID.size]
+            plain = memoryview(open_layer(self._container_layer, body, self._data_context()))
+            chunk_id = bytes(plain[: _CHUNK_ID.size])
             if len(chunk_id) != _CHUNK_ID.size:
                 raise IntegrityError("member data record is too short")
-            return chunk_id, self._member_layer.open(plain[_CHUNK_ID.size :], self._chunk_context(chunk_id))
+            return chunk_id, open_layer(self._member_layer, plain[_CHUNK_ID.size :], self._chunk_context(chunk_id))
 
     def _append(self, record: bytes) -> int:
         offset = self._write_end
@@ -735,8 +736,9 @@ class LogContainer(Container):
             except OSError:
                 pass  # zeros left after the last record: the next open skips them
 
-    def open_chunk(self, fd: int, chunk: Chunk, member_id: bytes, chunk_no: int) -> bytes:
-        """Read, check and open one chunk from the file open on ``fd``."""
+    def open_chunk(self, fd: int, chunk: Chunk, member_id: bytes, chunk_no: int) -> bytes | memoryview:
+        """Read, check and open one chunk from the file open on ``fd`` (as a
+        view where the layers copied nothing)."""
         if fd < 0:
             raise IntegrityError("the coffer is closed")
         if chunk.stored_len > MAX_STORED_CHUNK:

@@ -105,6 +105,7 @@ class AesCtrLayer(Layer):
     """
 
     encrypts = True
+    accepts_views = True  # both backends take any bytes-like input
 
     def __init__(
         self,
@@ -125,7 +126,7 @@ class AesCtrLayer(Layer):
     def open(self, data: bytes, context: bytes) -> bytes:
         if len(data) < IV_SIZE:
             raise IntegrityError("encrypted data is too short to hold its IV")
-        return self._ctr(data[:IV_SIZE], data[IV_SIZE:])
+        return self._ctr(bytes(data[:IV_SIZE]), data[IV_SIZE:])
 
 
 class AesType(CofferType):

@@ -44,7 +44,7 @@ def records(path: Path) -> Iterator[tuple[int, int, bytes]]:
 
 def readable_index(body: bytes) -> bytes:
     """A commit record's plaintext: no key needed, only the tag is dropped."""
-    return ZstdLayer().open(body[:-DIGEST_SIZE], b"")
+    return bytes(ZstdLayer().open(body[:-DIGEST_SIZE], b""))
 
 
 def make(path: Path, keys: dict[str, bytes], members: dict[str, bytes]) -> None:
