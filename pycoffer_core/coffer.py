@@ -927,4 +927,4 @@ class Coffer:
         needs no lock, so it may run on the worker pool."""
         with reader:
             entry = reader.entry
-            return str(extraction.write_member(root, entry.name, reader, entry.mtime_ns, stop, protected, folders=folders))
+            return extraction.write_member(root, entry.name, reader, entry.mtime_ns, stop, protected, folders=folders)

@@ -191,25 +191,40 @@ def _open_parent(root: str, parts: list[str]) -> int:
     ``root``. (``root`` itself is followed if it is a link, as ``tar -C``
     does: the caller chose it.)
     """
-    fd = os.open(root, _DIRECTORY_FLAGS)
+    fd = _open_root(root)
     current = root
     try:
         for part in parts:
             current = os.path.join(current, part)
-            try:
-                child = _open_folder(part, fd, current)
-            except FileNotFoundError:
-                try:
-                    os.mkdir(part, 0o700, dir_fd=fd)
-                except FileExistsError:
-                    pass  # made meanwhile (by a member written beside this one, or by someone else)
-                child = _open_folder(part, fd, current)
+            child = _subfolder(part, fd, current)
             os.close(fd)
             fd = child
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _open_root(root: str) -> int:
+    """A descriptor of the destination ``root``, made (with its parents) if missing."""
+    try:
+        return os.open(root, _DIRECTORY_FLAGS)
+    except FileNotFoundError:
+        os.makedirs(root, exist_ok=True)
+        return os.open(root, _DIRECTORY_FLAGS)
+
+
+def _subfolder(part: str, parent_fd: int, shown: str) -> int:
+    """The folder ``part`` of ``parent_fd``, made (0700) if missing; never
+    followed if it is a link (see :func:`_open_folder`)."""
+    try:
+        return _open_folder(part, parent_fd, shown)
+    except FileNotFoundError:
+        try:
+            os.mkdir(part, 0o700, dir_fd=parent_fd)
+        except FileExistsError:
+            pass  # made meanwhile (by a member written beside this one, or by someone else)
+        return _open_folder(part, parent_fd, shown)
 
 
 def _open_folder(part: str, parent_fd: int, shown: str) -> int:
@@ -236,32 +251,48 @@ def _refuse_folder(part: str, parent_fd: int, shown: str, exc: OSError) -> NoRet
 
 
 class Folders:
-    """The folder that the last member went to, kept open for the next one.
+    """The folders that the last member went to, kept open for the next ones.
 
     Members are extracted in name order, so one after another land in the
-    same folder: its descriptor is reused rather than walked to again. The
-    descriptor stays the folder it was even if its path is swapped meanwhile.
-    For one thread; :meth:`close` when the extraction ends.
+    same folder, or in one next to it: the descriptors of the last member's
+    folder and of each folder above it are kept, and the next member's
+    folder is opened from the deepest one the two share (as
+    :func:`_open_parent` walks: one folder at a time, never following a
+    link). A descriptor stays the folder it was even if its path is
+    swapped meanwhile. For one thread; :meth:`close` when the extraction
+    ends.
     """
 
     def __init__(self) -> None:
-        self._key: tuple[str, tuple[str, ...]] | None = None
-        self._fd = -1
+        self._root: str | None = None
+        self._parts: list[str] = []
+        self._fds: list[int] = []  # the root's, then one per part
 
     def open(self, root: str, parts: list[str]) -> int:
         """The descriptor of ``root/parts...`` (see :func:`_open_parent`),
         owned by this object: the caller must not close it."""
-        key = (root, tuple(parts))
-        if key != self._key:
-            fd = _open_parent(root, parts)
+        if root != self._root:
             self.close()
-            self._key, self._fd = key, fd
-        return self._fd
+            self._fds.append(_open_root(root))
+            self._root = root
+        shared = 0
+        for mine, theirs in zip(self._parts, parts):
+            if mine != theirs:
+                break
+            shared += 1
+        while len(self._parts) > shared:
+            self._parts.pop()
+            os.close(self._fds.pop())
+        for part in parts[shared:]:
+            shown = os.path.join(root, *self._parts, part)
+            self._fds.append(_subfolder(part, self._fds[-1], shown))
+            self._parts.append(part)
+        return self._fds[-1]
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-        self._key, self._fd = None, -1
+        while self._fds:
+            os.close(self._fds.pop())
+        self._root, self._parts = None, []
 
 
 def own_files(coffer_path: Path) -> frozenset[tuple[int, int]]:
@@ -325,7 +356,7 @@ def write_member(
     stop: threading.Event | None = None,
     protected: frozenset[tuple[int, int]] = frozenset(),
     folders: Folders | None = None,
-) -> Path:
+) -> str:
     """Write a member's content as ``root/name``; return the path written.
 
     The content goes to a hidden part file beside the target, renamed over it
@@ -343,8 +374,6 @@ def write_member(
     # when a tree of small members is extracted.
     parts = names.normalize(name).split("/")
     base = os.fspath(root)
-    if not os.path.isdir(base):  # a stat costs less than a mkdir that fails
-        os.makedirs(base, exist_ok=True)
     shown = os.path.join(base, *parts)
     leaf = parts[-1]
     folder = folders.open(base, parts[:-1]) if folders is not None else _open_parent(base, parts[:-1])
@@ -379,7 +408,7 @@ def write_member(
     finally:
         if folders is None:
             os.close(folder)
-    return Path(shown)
+    return shown
 
 
 def _copy_into(fd: int, reader: BinaryIO, name: str, stop: threading.Event | None) -> None:

@@ -255,3 +255,46 @@ def test_extracting_a_tree_leaves_no_descriptor_open_even_when_a_member_fails(tm
             coffer.extractall(tmp_path / "again")
         assert _open_descriptors() == before
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.txt")) == sorted(members)
+
+
+def test_members_in_any_order_land_in_their_folders_through_the_kept_ones(tmp_path):
+    # Folders keeps the last member's folder and those above it open; members
+    # that go down, up and sideways must each land in their own folder.
+    names = ["a/b/c/1", "a/b/2", "a/3", "a/b/c/4", "x/5", "a/b/d/6", "7", "a/b/c/8", "a/x/c/9"]
+    coffer_path = tmp_path / "c.coffer"
+    _coffer_with(coffer_path, {name: name.encode() for name in names})
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        before = _open_descriptors()
+        written = coffer.extractall(tmp_path / "out", members=names)
+        assert _open_descriptors() == before
+    assert written == [str(tmp_path / "out" / name) for name in names]
+    for name in names:
+        assert (tmp_path / "out" / name).read_bytes() == name.encode()
+
+
+def test_a_folder_swapped_for_a_link_below_a_kept_folder_is_refused(tmp_path):
+    # "a" stays open from the first member; "a/c", needed next, is a link by
+    # then: it is refused, and nothing is written through it.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    folders = extraction.Folders()
+    try:
+        extraction.write_member(dest, "a/b/1", _Chunks(b"one"), 0, folders=folders)
+        os.symlink(outside, dest / "a" / "c")
+        with pytest.raises(UnsafePathError, match="symbolic link"):
+            extraction.write_member(dest, "a/c/2", _Chunks(b"two"), 0, folders=folders)
+    finally:
+        folders.close()
+    assert os.listdir(outside) == []
+    assert (dest / "a" / "b" / "1").read_bytes() == b"one"
+
+
+class _Chunks:
+    """A member reader as write_member uses one."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def iter_chunks(self, *, read_ahead: bool = False):
+        yield self._data

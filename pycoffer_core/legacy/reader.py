@@ -268,7 +268,7 @@ class LegacyCoffer:
         with contextlib.closing(extraction.Folders()) as folders:
             for info, stream in self.iter_members(selected):
                 written.append(
-                    str(extraction.write_member(root, info.name, stream, info.mtime_ns, protected=protected, folders=folders))
+                    extraction.write_member(root, info.name, stream, info.mtime_ns, protected=protected, folders=folders)
                 )
         return written
 

@@ -139,4 +139,4 @@ def extract(coffer: Path, members: tuple[str, ...], directory: Path, verbose: bo
                         directory, member.name, reader, member.mtime_ns, protected=protected, folders=folders
                     )
                 if verbose:
-                    click.echo(output.shown(str(written)))
+                    click.echo(output.shown(written))
