@@ -251,48 +251,32 @@ def _refuse_folder(part: str, parent_fd: int, shown: str, exc: OSError) -> NoRet
 
 
 class Folders:
-    """The folders that the last member went to, kept open for the next ones.
+    """The folder that the last member went to, kept open for the next one.
 
     Members are extracted in name order, so one after another land in the
-    same folder, or in one next to it: the descriptors of the last member's
-    folder and of each folder above it are kept, and the next member's
-    folder is opened from the deepest one the two share (as
-    :func:`_open_parent` walks: one folder at a time, never following a
-    link). A descriptor stays the folder it was even if its path is
-    swapped meanwhile. For one thread; :meth:`close` when the extraction
-    ends.
+    same folder: its descriptor is reused rather than walked to again. The
+    descriptor stays the folder it was even if its path is swapped meanwhile.
+    For one thread; :meth:`close` when the extraction ends.
     """
 
     def __init__(self) -> None:
-        self._root: str | None = None
-        self._parts: list[str] = []
-        self._fds: list[int] = []  # the root's, then one per part
+        self._key: tuple[str, tuple[str, ...]] | None = None
+        self._fd = -1
 
     def open(self, root: str, parts: list[str]) -> int:
         """The descriptor of ``root/parts...`` (see :func:`_open_parent`),
         owned by this object: the caller must not close it."""
-        if root != self._root:
+        key = (root, tuple(parts))
+        if key != self._key:
+            fd = _open_parent(root, parts)
             self.close()
-            self._fds.append(_open_root(root))
-            self._root = root
-        shared = 0
-        for mine, theirs in zip(self._parts, parts):
-            if mine != theirs:
-                break
-            shared += 1
-        while len(self._parts) > shared:
-            self._parts.pop()
-            os.close(self._fds.pop())
-        for part in parts[shared:]:
-            shown = os.path.join(root, *self._parts, part)
-            self._fds.append(_subfolder(part, self._fds[-1], shown))
-            self._parts.append(part)
-        return self._fds[-1]
+            self._key, self._fd = key, fd
+        return self._fd
 
     def close(self) -> None:
-        while self._fds:
-            os.close(self._fds.pop())
-        self._root, self._parts = None, []
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._key, self._fd = None, -1
 
 
 def own_files(coffer_path: Path) -> frozenset[tuple[int, int]]:

@@ -57,8 +57,16 @@ class Layer(ABC):
     #: :meth:`open` takes any bytes-like input (a ``memoryview`` of the
     #: record read) and may return a view of it. The core then hands it views
     #: and saves a copy of every chunk it reads; a layer without it gets
-    #: ``bytes``, always (see :func:`open_layer`).
+    #: ``bytes``, always (see :func:`open_layer`). A subclass that overrides
+    #: :meth:`open` does not inherit it: it says so itself.
     accepts_views: bool = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # Views are a promise about one open(): a subclass that opens in its
+        # own way (a third party's, over one of ours) gets bytes unless it says so.
+        if "open" in cls.__dict__ and "accepts_views" not in cls.__dict__:
+            cls.accepts_views = False
 
     @abstractmethod
     def seal(self, data: bytes, context: bytes, *, compressible: bool = True) -> bytes:
@@ -72,6 +80,12 @@ class Layer(ABC):
     def open(self, data: bytes, context: bytes) -> bytes:
         """Invert :meth:`seal`; raise :class:`IntegrityError` if ``data`` was
         not sealed by this layer's key in this ``context``."""
+
+
+def bytes_unless_view(result: bytes | bytearray | memoryview, given: object) -> bytes | memoryview:
+    """What a layer that accepts views returns: ``result`` as it is when it
+    was ``given`` a view (no copy), else as ``bytes``."""
+    return result if isinstance(given, memoryview) else bytes(result)
 
 
 def open_layer(layer: Layer, data: bytes | memoryview, context: bytes) -> bytes | memoryview:
@@ -93,7 +107,7 @@ class PlainLayer(Layer):
         return bytes(data)
 
     def open(self, data: bytes, context: bytes) -> bytes:
-        return data
+        return bytes_unless_view(data, data)  # type: ignore[return-value]
 
 
 _RAW = b"\x00"
@@ -136,7 +150,7 @@ class ZstdLayer(Layer):
     def open(self, data: bytes, context: bytes) -> bytes:
         flag, payload = bytes(data[:1]), data[1:]
         if flag == _RAW:
-            return payload
+            return bytes_unless_view(payload, data)  # type: ignore[return-value]
         if flag == _ZSTD:
             cap = getattr(_limit, "max_bytes", None) or MAX_DECOMPRESSED
             decompressor = pyzstd.ZstdDecompressor()

@@ -24,7 +24,7 @@ import os
 import struct
 
 from .errors import IntegrityError, InvalidArgumentError
-from .layers import Layer
+from .layers import Layer, bytes_unless_view
 
 #: The size of every raw key the shipped types take, and of every derived key.
 KEY_SIZE = 32
@@ -125,7 +125,7 @@ class MacLayer(Layer):
         body = data[:-DIGEST_SIZE]  # a view of a view: no copy
         if not hmac.compare_digest(bytes(data[-DIGEST_SIZE:]), self._tag(body, context)):
             raise IntegrityError("authentication failed: wrong key, or the data was changed")
-        return body
+        return bytes_unless_view(body, data)  # type: ignore[return-value]
 
 
 class SecretBoxLayer(Layer):
@@ -170,4 +170,4 @@ class SecretBoxLayer(Layer):
             raise IntegrityError(
                 "decryption failed: wrong key, or the data was changed"
             ) from None
-        return _unbound_view(plain, context)  # type: ignore[return-value]
+        return bytes_unless_view(_unbound_view(plain, context), data)  # type: ignore[return-value]

@@ -93,3 +93,29 @@ def test_a_layer_that_does_not_accept_views_is_handed_bytes():
     chain = ChainLayer(_BytesOnlyLayer(), ZstdLayer())
     assert bytes(chain.open(memoryview(record)[4:-5], b"")) == record[5:-5]
     assert open_layer(_BytesOnlyLayer(), memoryview(b"xyz"), b"") == b"xyz"
+
+
+class _OwnWayZstd(ZstdLayer):
+    """A third party's layer over one of the core's, opening in its own way."""
+
+    def open(self, data, context):
+        assert type(data) is bytes, type(data)
+        return super().open(data, context)
+
+
+def test_a_subclass_that_opens_in_its_own_way_is_handed_bytes():
+    assert not _OwnWayZstd.accepts_views
+    record = b"head" + ZstdLayer().seal(b"abc" * 100, b"") + b"trail"
+    chain = ChainLayer(PlainLayer(), _OwnWayZstd())
+    assert chain.open(memoryview(record)[4:-5], b"") == b"abc" * 100
+
+
+def test_core_layers_given_bytes_return_bytes_of_their_own():
+    given = bytearray(b"\x00" + os.urandom(100))
+    for layer in (PlainLayer(), ZstdLayer(), ChainLayer(PlainLayer(), ZstdLayer())):
+        opened = layer.open(bytes(given), b"")
+        assert type(opened) is bytes
+    opened = PlainLayer().open(given, b"")
+    assert type(opened) is bytes and opened == given
+    given[1] ^= 1
+    assert opened != given  # a copy, not the caller's buffer

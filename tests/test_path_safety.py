@@ -298,3 +298,40 @@ class _Chunks:
 
     def iter_chunks(self, *, read_ahead: bool = False):
         yield self._data
+
+
+def test_a_member_nested_deeper_than_the_descriptor_limit_extracts(tmp_path):
+    # The walk holds two folders open at a time, whatever the depth: here 200
+    # levels under a limit of 64 open files.
+    resource = pytest.importorskip("resource")
+    name = "a/" * 200 + "f.txt"
+    coffer_path = tmp_path / "c.coffer"
+    _coffer_with(coffer_path, {name: b"deep", "z.txt": b"after"})
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with Coffer.open(coffer_path, "r", type="null") as coffer:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+        try:
+            coffer.extractall(tmp_path / "out")
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert (tmp_path / "out" / name).read_bytes() == b"deep"
+    assert (tmp_path / "out" / "z.txt").read_bytes() == b"after"
+
+
+def test_a_folder_moved_away_and_replaced_by_a_link_is_refused_for_the_next_folder(tmp_path):
+    # After a/b/1, "a" is moved outside and a link to it left in its place:
+    # the next member's folder, a/c, is walked to from the destination again
+    # and refused, rather than made inside the moved folder.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    folders = extraction.Folders()
+    try:
+        extraction.write_member(dest, "a/b/1", _Chunks(b"one"), 0, folders=folders)
+        os.rename(dest / "a", outside / "a")
+        os.symlink(outside / "a", dest / "a")
+        with pytest.raises(UnsafePathError, match="symbolic link"):
+            extraction.write_member(dest, "a/c/2", _Chunks(b"two"), 0, folders=folders)
+    finally:
+        folders.close()
+    assert sorted(os.listdir(outside / "a")) == ["b"]

@@ -128,3 +128,10 @@ def test_a_layer_that_accepts_views_opens_a_view_as_it_opens_bytes(make):
         layer.open(view, b"other")
     with pytest.raises(IntegrityError):
         layer.open(view[:-1], b"ctx")
+
+
+@pytest.mark.parametrize("make", [MacLayer, SecretBoxLayer], ids=["mac", "secretbox"])
+def test_a_layer_given_bytes_returns_bytes(make):
+    layer = make(os.urandom(32))
+    opened = layer.open(layer.seal(b"text", b"ctx"), b"ctx")
+    assert type(opened) is bytes and opened.decode() == "text"
