@@ -525,10 +525,14 @@ class Coffer:
         Uses the coffer's keys; the file is sealed in authenticated chunks
         bound to their position and to the end of the stream, so any change,
         reordering or truncation raises :class:`IntegrityError` when read.
+        Written, the file appears whole when closed, never before: a ``with``
+        block that raises leaves ``filename`` as it was. It never replaces
+        the coffer or its lock (:class:`UnsafePathError`); a missing file or
+        folder raises :class:`CofferNotFoundError`.
         """
         with self._guard:
             container = self._require()
-            return open_stream(filename, mode, container.coffer_type)
+            return open_stream(filename, mode, container.coffer_type, extraction.own_files(self._path))
 
     # ------------------------------------------------------------ members
 

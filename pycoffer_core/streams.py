@@ -9,17 +9,22 @@ Each chunk is sealed by the type's encrypting layer (the member layer, or the
 container layer where only that one encrypts) in the context
 ``b"pycoffer/stream\\0" + stream_id + chunk_no u64 + last u8``: chunks can't be
 reordered, dropped, swapped between streams, or cut off after a non-last
-chunk without :class:`IntegrityError`. Memory is bounded by one chunk.
+chunk without :class:`IntegrityError`. Memory is bounded by one chunk. A
+stream being written lives in a part file beside its target until closed.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import secrets
+import stat
 import struct
+from pathlib import Path
 from typing import IO, BinaryIO
 
-from .errors import IntegrityError, InvalidArgumentError
+from .container.log import fsync_dir
+from .errors import CofferNotFoundError, IntegrityError, InvalidArgumentError, UnsafePathError
 from .layers import Layer
 from .types import CofferType
 
@@ -46,43 +51,136 @@ def _context(stream_id: bytes, chunk_no: int, last: bool) -> bytes:
 
 
 class _SealingWriter(io.RawIOBase):
-    def __init__(self, out: BinaryIO, layer: Layer, stream_id: bytes) -> None:
+    """Seals what is written into a part file beside the target, moved over
+    the target when closed; :meth:`abort` removes it instead."""
+
+    def __init__(self, part: _PartFile, layer: Layer, stream_id: bytes) -> None:
         super().__init__()
-        self._out = out
+        self._part = part
         self._layer = layer
         self._stream_id = stream_id
         self._buffer = bytearray()
         self._chunk_no = 0
+        self._aborted = False
 
     def writable(self) -> bool:
         return True
 
-    def _emit(self, data: bytes, last: bool) -> None:
-        sealed = self._layer.seal(data, _context(self._stream_id, self._chunk_no, last))
-        self._out.write(_CHUNK_HEAD.pack(len(sealed), last) + sealed)
+    def _emit(self, data: bytes | memoryview, last: bool) -> None:
+        sealed = self._layer.seal(bytes(data), _context(self._stream_id, self._chunk_no, last))
+        self._part.write(_CHUNK_HEAD.pack(len(sealed), last) + sealed)
         self._chunk_no += 1
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         self._checkClosed()
-        with memoryview(data) as view:
-            self._buffer += view.cast("B")
-            count = view.nbytes
-        # Keep a full chunk back: the last chunk must be sealed as last.
-        while len(self._buffer) > CHUNK_SIZE:
-            self._emit(bytes(self._buffer[:CHUNK_SIZE]), last=False)
-            del self._buffer[:CHUNK_SIZE]
+        with memoryview(data) as whole:
+            view = whole.cast("B")
+            count = len(view)
+            if self._aborted:
+                return count
+            try:
+                # A chunk is kept back: the last one must be sealed as last.
+                # Whole chunks are sealed straight from the caller's bytes,
+                # so a large write holds no more than a chunk of its own.
+                while len(self._buffer) + len(view) > CHUNK_SIZE:
+                    if self._buffer:
+                        take = CHUNK_SIZE - len(self._buffer)
+                        self._buffer += view[:take]
+                        view = view[take:]
+                        self._emit(self._buffer, last=False)
+                        self._buffer.clear()
+                    else:
+                        self._emit(view[:CHUNK_SIZE], last=False)
+                        view = view[CHUNK_SIZE:]
+                self._buffer += view
+            except BaseException:
+                self.abort()  # a stream with a chunk missing must not be published
+                raise
         return count
+
+    def abort(self) -> None:
+        """Drop the stream: the part file is removed, the target left as it was."""
+        self._aborted = True
+        self._buffer.clear()
 
     def close(self) -> None:
         if self.closed:
             return
         try:
-            self._emit(bytes(self._buffer), last=True)
-            self._out.flush()
-            os.fsync(self._out.fileno())
+            if self._aborted:
+                self._part.discard()
+            else:
+                try:
+                    self._emit(self._buffer, last=True)
+                    self._part.publish()
+                except BaseException:
+                    self._part.discard()
+                    raise
         finally:
-            self._out.close()
             super().close()
+
+
+class _PartFile:
+    """A new file written beside ``target`` under a hidden name, renamed
+    over it only once complete (as an extracted member is): the target is
+    never truncated, nor written through if it is a link."""
+
+    def __init__(self, target: str | os.PathLike[str], protected: frozenset[tuple[int, int]]) -> None:
+        self._target = os.path.abspath(os.fspath(target))
+        folder, leaf = os.path.split(self._target)
+        try:
+            info = os.lstat(self._target)
+        except FileNotFoundError:
+            pass
+        else:
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError(f"{self._target} is a folder")
+            if (info.st_dev, info.st_ino) in protected:
+                raise UnsafePathError(f"refusing to replace {self._target}: it is the coffer itself, or its lock")
+        stem = leaf.encode("utf-8", "surrogateescape")[:200].decode("utf-8", "ignore")
+        self._part = os.path.join(folder, f".{stem}.{secrets.token_hex(4)}.pycoffer-part")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            self._fd = os.open(self._part, flags, 0o600)
+        except FileNotFoundError:
+            raise CofferNotFoundError(f"{folder}: no such folder") from None
+
+    def write(self, data: bytes) -> None:
+        with memoryview(data) as view:
+            while view:
+                view = view[os.write(self._fd, view) :]
+
+    def publish(self) -> None:
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        os.replace(self._part, self._target)
+        fsync_dir(Path(self._target).parent)
+
+    def discard(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        try:
+            os.unlink(self._part)
+        except FileNotFoundError:
+            pass
+
+
+class _StreamFile(io.BufferedWriter):
+    """The buffered writer ``crypt_open(..., "wb")`` returns: a ``with``
+    block that raises, or a writer dropped unclosed, leaves the target as it
+    was instead of publishing a shorter stream."""
+
+    def __exit__(self, *exc_info: object) -> None:
+        if exc_info[0] is not None:
+            self.raw.abort()  # type: ignore[attr-defined]
+        super().__exit__(*exc_info)
+
+    def __del__(self) -> None:
+        if not self.closed:
+            self.raw.abort()  # type: ignore[attr-defined]
+            self.close()
 
 
 class _OpeningReader(io.RawIOBase):
@@ -130,18 +228,35 @@ class _OpeningReader(io.RawIOBase):
         super().close()
 
 
-def open_stream(filename: str | os.PathLike[str], mode: str, coffer_type: CofferType) -> IO[bytes]:
-    """Open ``filename`` to write (``wb``) or read (``rb``) a sealed stream."""
+def open_stream(
+    filename: str | os.PathLike[str],
+    mode: str,
+    coffer_type: CofferType,
+    protected: frozenset[tuple[int, int]] = frozenset(),
+) -> IO[bytes]:
+    """Open ``filename`` to write (``wb``) or read (``rb``) a sealed stream.
+
+    A stream written appears at ``filename`` when closed, whole, never
+    before; a write that fails, or a ``with`` block that raises, leaves
+    ``filename`` as it was. A file of ``protected`` (the coffer's own, see
+    :func:`extraction.own_files`) is never replaced (:class:`UnsafePathError`).
+    """
     layer = _encrypting_layer(coffer_type)
     name = coffer_type.name.encode("ascii")
     if mode == "wb":
-        fd = os.open(filename, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        out = open(fd, "wb")
-        stream_id = os.urandom(16)
-        out.write(MAGIC + bytes([VERSION, len(name)]) + name + stream_id)
-        return io.BufferedWriter(_SealingWriter(out, layer, stream_id), buffer_size=CHUNK_SIZE)
+        part = _PartFile(filename, protected)
+        try:
+            stream_id = os.urandom(16)
+            part.write(MAGIC + bytes([VERSION, len(name)]) + name + stream_id)
+        except BaseException:
+            part.discard()
+            raise
+        return _StreamFile(_SealingWriter(part, layer, stream_id), buffer_size=CHUNK_SIZE)
     if mode == "rb":
-        source = open(filename, "rb")
+        try:
+            source = open(filename, "rb")
+        except FileNotFoundError:
+            raise CofferNotFoundError(f"{filename}: no such file") from None
         try:
             head = source.read(len(MAGIC) + 2)
             if head[: len(MAGIC)] != MAGIC or len(head) < len(MAGIC) + 2:

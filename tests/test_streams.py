@@ -1,0 +1,99 @@
+"""crypt_open(..., "wb"): a sealed file appears whole when closed, or not at all."""
+
+from __future__ import annotations
+
+import gc
+import os
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from pycoffer_core import Coffer, CofferNotFoundError, UnsafePathError
+from pycoffer_core import streams
+
+
+@pytest.fixture
+def coffer(tmp_path):
+    path = tmp_path / "c.coffer"
+    keys = Coffer.gen_params("store")
+    with Coffer.open(path, "w", type="store", **keys) as made:
+        made.write("kept", b"kept")
+    with Coffer.open(path, "r", type="store", **keys) as opened:
+        yield opened
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return [name for name in os.listdir(folder) if name.endswith(".pycoffer-part")]
+
+
+def test_a_with_block_that_raises_leaves_the_target_as_it_was(coffer, tmp_path):
+    target = tmp_path / "sealed.bin"
+    target.write_bytes(b"the previous file")
+    with pytest.raises(RuntimeError, match="source failed"):
+        with coffer.crypt_open(target, "wb") as sealed:
+            sealed.write(os.urandom(600_000))  # two chunks sealed and written already
+            raise RuntimeError("source failed half-way")
+    assert target.read_bytes() == b"the previous file"
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_writer_dropped_unclosed_publishes_nothing(coffer, tmp_path):
+    target = tmp_path / "sealed.bin"
+    sealed = coffer.crypt_open(target, "wb")
+    sealed.write(os.urandom(600_000))
+    del sealed
+    gc.collect()
+    assert not target.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_sealed_file_appears_whole_when_closed(coffer, tmp_path):
+    target = tmp_path / "sealed.bin"
+    data = os.urandom(700_000)
+    with coffer.crypt_open(target, "wb") as sealed:
+        sealed.write(data)
+        assert not target.exists()  # not before it is whole
+    assert (target.stat().st_mode & 0o777) == 0o600
+    with coffer.crypt_open(target, "rb") as opened:
+        assert opened.read() == data
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_link_at_the_target_is_replaced_not_written_through(coffer, tmp_path):
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_bytes(b"not to be touched")
+    target = tmp_path / "sealed.bin"
+    target.symlink_to(elsewhere)
+    with coffer.crypt_open(target, "wb") as sealed:
+        sealed.write(b"secret")
+    assert elsewhere.read_bytes() == b"not to be touched"
+    assert not target.is_symlink()
+
+
+@pytest.mark.parametrize("own", ["c.coffer", "c.coffer.lock"])
+def test_the_coffer_and_its_lock_are_never_replaced(coffer, tmp_path, own):
+    before = (tmp_path / own).read_bytes()
+    with pytest.raises(UnsafePathError):
+        coffer.crypt_open(tmp_path / own, "wb")
+    assert (tmp_path / own).read_bytes() == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_missing_files_and_folders_raise_coffer_not_found(coffer, tmp_path):
+    with pytest.raises(CofferNotFoundError):
+        coffer.crypt_open(tmp_path / "no-folder" / "sealed.bin", "wb")
+    with pytest.raises(CofferNotFoundError):
+        coffer.crypt_open(tmp_path / "no-such-file", "rb")
+
+
+def test_a_large_write_holds_about_one_chunk_of_its_own(coffer, tmp_path):
+    data = os.urandom(16 * streams.CHUNK_SIZE)
+    with coffer.crypt_open(tmp_path / "sealed.bin", "wb") as sealed:
+        tracemalloc.start()
+        try:
+            sealed.write(data)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * streams.CHUNK_SIZE, peak
