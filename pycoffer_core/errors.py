@@ -26,6 +26,11 @@ class WrongKeyError(IntegrityError):
     """The key or passphrase does not open this coffer."""
 
 
+class KdfLimitError(IntegrityError, ValueError):
+    """The coffer's key slots ask for more key-derivation work (memory,
+    iterations, lanes) than this reader allows: the file may be hostile."""
+
+
 class NotACofferError(CofferError, ValueError):
     """The file is not a coffer, or is of a format version this code can't read."""
 

@@ -27,7 +27,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 
-from .errors import CofferError, IntegrityError, InvalidArgumentError, WrongKeyError
+from .errors import IntegrityError, InvalidArgumentError, KdfLimitError, WrongKeyError
 from .optional import require
 
 _PURPOSE = "opening a coffer with a passphrase"
@@ -62,10 +62,6 @@ TARGET_SECONDS = 0.3
 MIN_ITERATIONS, MAX_CALIBRATED_ITERATIONS = 3, 20
 #: Set to 1 (tests only) for tiny KDF parameters: fast and WEAK.
 INSECURE_FAST_ENV = "PYCOFFER_INSECURE_FAST_KDF"
-
-
-class KdfLimitError(CofferError, ValueError):
-    """The coffer asks for KDF work above the caps this reader accepts."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +135,10 @@ class KeySlots:
             raise IntegrityError("key slots are malformed") from None
         if pos != len(blob):
             raise IntegrityError("key slots are malformed (trailing bytes)")
+        if not slots:
+            # No writer stores parameters without a slot: nothing vouches
+            # for these (a planted set would be reused by the next slot).
+            return cls(None)
         return cls(kdf, tuple(slots))
 
     def encode(self) -> bytes:
@@ -192,8 +192,21 @@ class KeySlots:
         return _AD_PREFIX + coffer_id + self.kdf.encode() + struct.pack(">Q", created)
 
     def with_password(self, password: object, coffer_id: bytes, keys: dict[str, bytes]) -> KeySlots:
-        """A copy with one more slot opening ``keys`` with ``password``."""
-        kdf = self.kdf or new_kdf_params()
+        """A copy with one more slot opening ``keys`` with ``password``.
+
+        The slots share one set of KDF parameters: those of the slots there
+        are (refused, :class:`IntegrityError`, if weaker than new slots get:
+        the file was changed), or fresh ones for the first slot.
+        """
+        kdf = self.kdf if self.kdf is not None and self.slots else new_kdf_params()
+        if not _strong_enough(kdf):
+            raise IntegrityError(
+                f"this coffer's key slots use Argon2id with {kdf.memory_kib} KiB and {kdf.iterations} "
+                f"iteration(s), weaker than new slots get ({MEMORY_KIB} KiB, at least {MIN_ITERATIONS}): "
+                "a passphrase added with them would be easy to guess, and no writer of this library "
+                "makes them; the file may have been changed. Remove its key slots, then add the "
+                "passphrases again"
+            )
         current = KeySlots(kdf, self.slots)
         kek = current._kek(password)
         if current._find(kek, coffer_id) is not None:
@@ -216,7 +229,14 @@ class KeySlots:
 def encode_password(password: object) -> bytes:
     """Passphrases are compared as UTF-8 of their NFC form (bytes: as given)."""
     if isinstance(password, str):
-        password = unicodedata.normalize("NFC", password).encode("utf-8")
+        try:
+            password = unicodedata.normalize("NFC", password).encode("utf-8")
+        except UnicodeEncodeError:
+            # Not ``from exc``: the error's text holds the passphrase.
+            raise InvalidArgumentError(
+                "a passphrase must be text UTF-8 can encode (this one holds a lone surrogate, "
+                "as bytes that were not UTF-8 become when decoded)"
+            ) from None
     if not isinstance(password, bytes):
         raise InvalidArgumentError(f"password must be str or bytes, not {type(password).__name__}")
     if not password:
@@ -235,6 +255,13 @@ def _check_caps(kdf: KdfParams) -> None:
             f"{kdf.iterations}, lanes={kdf.lanes}: above this reader's caps "
             f"({MAX_MEMORY_KIB} KiB, {MAX_ITERATIONS}, {MAX_LANES}); the file may be hostile"
         )
+
+
+def _strong_enough(kdf: KdfParams) -> bool:
+    """Whether new slots may share ``kdf`` (tests may ask for weak ones)."""
+    if os.environ.get(INSECURE_FAST_ENV) == "1":
+        return True
+    return kdf.memory_kib >= MEMORY_KIB and kdf.iterations >= MIN_ITERATIONS
 
 
 def new_kdf_params() -> KdfParams:

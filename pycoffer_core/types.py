@@ -46,7 +46,9 @@ class CofferType(ABC):
                 f"type {self.name!r} needs {', '.join(missing)}: pass the keys from "
                 f"Coffer.gen_params({self.name!r}), or a password"
             )
-        self.params = dict(params)
+        # Copies, as bytes: a caller may wipe its key buffers once the coffer
+        # is open, and a new key slot must wrap the keys in use.
+        self.params = {name: _as_bytes(name, value) for name, value in params.items()}
 
     @classmethod
     def gen_params(cls) -> dict[str, bytes]:
@@ -60,6 +62,14 @@ class CofferType(ABC):
     @abstractmethod
     def member_layer(self) -> Layer:
         """The layer sealing each chunk of member content."""
+
+
+def _as_bytes(name: str, value: object) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")  # a key given as text (bank's Fernet key is base64)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise InvalidArgumentError(f"{name} must be bytes or str, not {type(value).__name__}")
 
 
 @dataclass(frozen=True)

@@ -558,6 +558,8 @@ class LogContainer(Container):
             copy = framing.encode_slot_copy(generation, blob)
         except ValueError as exc:
             raise InvalidArgumentError(f"{exc}: remove a key slot first") from None
+        if self._backup_pending:
+            self._write_backup()  # the backup keeps the key slots as they were at open, too
         base = self._header.size
         published = self._tmp_path is None  # an unpublished file is synced when published
         try:
@@ -571,6 +573,13 @@ class LogContainer(Container):
         except OSError as exc:
             self._broken = exc
             raise CofferBrokenError(f"{self.path}: key slots could not be written ({exc})") from exc
+        except BaseException as exc:
+            # An interrupt (KeyboardInterrupt...) between the copies: the file
+            # may hold the old slots or the new, and this object can't tell
+            # which; a later change (a compaction) could write the wrong ones
+            # back. Refuse changes until the coffer is opened again.
+            self._broken = exc
+            raise
         self._slot_generation, self._slots = generation, blob
 
     def _repair_slot_copies(self) -> None:
