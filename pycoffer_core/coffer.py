@@ -138,7 +138,9 @@ class Coffer:
     ) -> None:
         if filename is None or not isinstance(filename, (str, os.PathLike)):
             raise InvalidArgumentError(f"filename must be a path, not {filename!r}")
-        self._path = Path(os.fspath(filename)).absolute()
+        # The file itself, links resolved: its lock, and the renames that
+        # replace it, must be the same whichever link it is opened through.
+        self._path = Path(os.path.realpath(os.fspath(filename)))
         self._mode = _parse_mode(mode)
         type_class = plugins.find_type(type)
         self._type_class = type_class
@@ -321,7 +323,7 @@ class Coffer:
 
     @property
     def name(self) -> str:
-        """The coffer's path."""
+        """The coffer's path (absolute, symbolic links resolved)."""
         return str(self._path)
 
     @property

@@ -13,6 +13,7 @@ the live records into a new file and renames it over the old one.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import struct
 import threading
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from ..layers import decompression_limit, open_layer
 from ..errors import (
+    ClosedCofferError,
     CofferBrokenError,
     CofferExistsError,
     CofferNotFoundError,
@@ -137,12 +139,26 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+#: The name of a file ``LogContainer._sibling`` makes beside coffer ``coffer``.
+_SIBLING_NAME = re.compile(r"\.(?P<coffer>.+)\.[0-9a-f]{12}\.pycoffer-(?:new|compact|backup)")
+
+
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
     view = memoryview(data)
     while view:
         written = os.pwrite(fd, view, offset)
         view = view[written:]
         offset += written
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` names the file open on ``fd``."""
+    try:
+        named = os.stat(path)
+    except OSError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _pread_exact(fd: int, size: int, offset: int) -> bytes:
@@ -178,7 +194,7 @@ class _Chunks(ChunkSource):
 
     def read(self, index: int) -> bytes | memoryview:
         if self._container.closed:
-            raise IntegrityError("the coffer is closed")
+            raise ClosedCofferError("the coffer is closed")
         chunk = self._entry.chunks[index]
         return self._container.open_chunk(self._fd, chunk, self._entry.member_id, index)
 
@@ -595,14 +611,22 @@ class LogContainer(Container):
             os.fdatasync(self._fd)
 
     def _sibling(self, purpose: str) -> Path:
+        # See _SIBLING_NAME, which must match what this makes.
         return self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.pycoffer-{purpose}")
 
     def _remove_stale_siblings(self) -> None:
         # Left by a process killed while creating or compacting this coffer;
-        # we hold the writer's lock, so no live process owns them.
-        for stale in self.path.parent.glob(f".{self.path.name}.*.pycoffer-*"):
-            if stale.name.rsplit(".", 1)[-1] in ("pycoffer-new", "pycoffer-compact", "pycoffer-backup"):
-                stale.unlink(missing_ok=True)
+        # we hold the writer's lock, so no live process owns them. Matched by
+        # the exact name ``_sibling`` makes: another coffer's (``data.old``
+        # beside ``data``) belongs to a process holding another lock.
+        with os.scandir(self.path.parent) as entries:
+            for entry in entries:
+                found = _SIBLING_NAME.fullmatch(entry.name)
+                if found is not None and found["coffer"] == self.path.name:
+                    try:
+                        os.unlink(entry.path)
+                    except FileNotFoundError:
+                        pass
 
     # ------------------------------------------------------------ members
 
@@ -749,7 +773,7 @@ class LogContainer(Container):
         """Read, check and open one chunk from the file open on ``fd`` (as a
         view where the layers copied nothing)."""
         if fd < 0:
-            raise IntegrityError("the coffer is closed")
+            raise ClosedCofferError("the coffer is closed")
         if chunk.stored_len > MAX_STORED_CHUNK:
             raise IntegrityError(f"record at offset {chunk.offset} claims {chunk.stored_len} bytes")
         raw = os.pread(fd, chunk.stored_len, chunk.offset)  # bounded above: no fstat needed
@@ -872,6 +896,11 @@ class LogContainer(Container):
             if self._dir_sync_pending:
                 self._sync_dir()
             self._count_commit(_Commit(offset, len(record), kind, header, ops))
+        except CofferExistsError as exc:
+            # Mode "x": the path was taken while the coffer was open. Nothing
+            # was published; this coffer can't be.
+            self._broken = exc
+            raise
         except OSError as exc:
             # The disk may or may not hold this commit; the page cache can no
             # longer be trusted to say which (see PostgreSQL's "fsyncgate").
@@ -1045,10 +1074,32 @@ class LogContainer(Container):
             _pwrite_all(fd, record, position)
             os.fsync(fd)
             os.replace(tmp, self.path)
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
+        except BaseException as exc:
+            if not _names(self.path, fd):
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+                raise
+            # Interrupted once the rename was made: the compacted file is the
+            # coffer now, and later commits must go to it, not to the old one.
+            try:
+                self._adopt_compacted(fd, header, entries, position, record, commit_header, ops)
+            except BaseException:
+                self._broken = exc
             raise
+        self._adopt_compacted(fd, header, entries, position, record, commit_header, ops)
+        self._sync_dir()
+
+    def _adopt_compacted(
+        self,
+        fd: int,
+        header: FileHeader,
+        entries: dict[str, MemberEntry],
+        position: int,
+        record: bytes,
+        commit_header: CommitHeader,
+        ops: list[Op],
+    ) -> None:
+        """Make the compacted file, renamed into place, the one this container writes."""
         # Readers of the old version keep its descriptor until the container closes.
         self._retired_fds.append(self._fd)
         self._fd = fd
@@ -1063,7 +1114,6 @@ class LogContainer(Container):
         # From here on the compacted file is the coffer; if its rename can't be
         # made durable now, the next commit retries before it is acknowledged.
         self._dir_sync_pending = True
-        self._sync_dir()
 
     def verify(self) -> None:
         """Authenticate every record up to the end of what was written."""

@@ -1,0 +1,111 @@
+"""Defects a review of recovery, compaction and locking found, each kept fixed."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pycoffer_core import (
+    ClosedCofferError,
+    Coffer,
+    CofferExistsError,
+    LockTimeoutError,
+)
+
+
+def test_opening_a_coffer_leaves_another_coffers_work_files_alone(tmp_path):
+    # "data" and "data.old" side by side: a writer opening "data" must not
+    # take the file "data.old" is being built in for one of its own leftovers.
+    building = Coffer.open(tmp_path / "data.old", "w", type="null")
+    building.write("m", b"content")  # not committed: its file is still a work file
+    with Coffer.open(tmp_path / "data", "w", type="null") as other:
+        other.write("x", b"1")
+    with Coffer.open(tmp_path / "data", "a", type="null") as other:
+        other.write("y", b"2")
+    building.close()
+    with Coffer.open(tmp_path / "data.old", "r", type="null") as built:
+        assert built.read("m") == b"content"
+
+
+def test_a_coffer_with_glob_characters_in_its_name_cleans_up_its_own_leftovers(tmp_path):
+    path = tmp_path / "c[1]"
+    Coffer.open(path, "w", type="null").close()
+    stale = tmp_path / f".{path.name}.0123456789ab.pycoffer-compact"  # a killed compaction's
+    stale.write_bytes(b"partial")
+    bystander = tmp_path / ".c1.0123456789ab.pycoffer-new"  # coffer "c1" being made
+    bystander.write_bytes(b"in use")
+    Coffer.open(path, "a", type="null").close()
+    assert not stale.exists()
+    assert bystander.exists()
+
+
+def test_a_coffer_opened_through_a_link_shares_the_lock_of_the_file(tmp_path):
+    real = tmp_path / "real.coffer"
+    link = tmp_path / "link.coffer"
+    Coffer.open(real, "w", type="null").close()
+    link.symlink_to(real)
+    with Coffer.open(link, "a", type="null"):
+        with pytest.raises(LockTimeoutError):
+            Coffer.open(real, "a", type="null", lock_timeout=0.1)
+
+
+def test_compacting_through_a_link_keeps_the_link_and_changes_the_file(tmp_path):
+    real = tmp_path / "real.coffer"
+    link = tmp_path / "link.coffer"
+    with Coffer.open(real, "w", type="null") as coffer:
+        coffer.write("x", b"1")
+    link.symlink_to(real)
+    with Coffer.open(link, "a", type="null") as coffer:
+        coffer.compact()
+        coffer.write("z", b"after the compaction")
+    assert link.is_symlink()
+    with Coffer.open(real, "r", type="null") as coffer:
+        assert coffer.read("z") == b"after the compaction"
+
+
+def test_an_interrupt_right_after_compactions_rename_loses_no_later_commit(tmp_path, monkeypatch):
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("a", b"1")
+    real = os.replace
+
+    def replace_then_interrupted(src, dst, **kwargs):
+        real(src, dst, **kwargs)
+        if ".pycoffer-compact" in os.fspath(src):
+            raise KeyboardInterrupt  # delivered as the rename returns
+
+    coffer = Coffer.open(path, "a", type="null", auto_flush=True)
+    try:
+        monkeypatch.setattr(os, "replace", replace_then_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            coffer.compact()
+        monkeypatch.setattr(os, "replace", real)
+        coffer.write("after", b"acknowledged")
+    finally:
+        coffer.close()
+    with Coffer.open(path, "r", type="null") as reopened:
+        assert reopened.read("after") == b"acknowledged"
+        reopened.verify()
+
+
+def test_reading_a_member_file_after_its_coffer_closed_says_closed(tmp_path):
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null") as coffer:
+        coffer.write("a", os.urandom(600_000))
+    coffer = Coffer.open(path, "r", type="null")
+    with coffer.file("a", "rb") as member:
+        member.read(10)
+        coffer.close()
+        with pytest.raises(ClosedCofferError):
+            member.read()
+
+
+def test_mode_x_losing_the_race_for_its_path_says_the_path_exists(tmp_path):
+    path = tmp_path / "c.coffer"
+    coffer = Coffer.open(path, "x", type="null")
+    coffer.write("a", b"1")
+    path.write_bytes(b"someone else's file")  # the path is taken meanwhile
+    with pytest.raises(CofferExistsError):
+        coffer.close()
+    assert path.read_bytes() == b"someone else's file"
