@@ -191,3 +191,43 @@ def test_power_lost_while_a_commit_overwrites_the_runway_opens_at_a_commit(tmp_p
             assert names in (["a", "b", "c"], ["a", "b", "big", "c"]), written
             if names == ["a", "b", "big", "c"]:
                 assert written == tuple(pages)
+
+
+@pytest.mark.parametrize("change", ["write", "delete"])
+@pytest.mark.parametrize("in_page", [4086, 4090, 4095])
+def test_power_lost_in_a_commit_whose_first_head_straddles_a_page_opens_at_a_commit(tmp_path, in_page, change):
+    """As above, with the commit's first record head starting ``in_page``
+    bytes into a page: the head's first bytes may lie in a page never
+    written, its last in one that was."""
+    page = 4096
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null", auto_flush=True) as coffer:
+        for name in "abc":
+            coffer.write(name, os.urandom(2048))
+        start = coffer.stats()["file_size"]
+        coffer.write("pad1", os.urandom(1000))
+        overhead = coffer.stats()["file_size"] - start - 1000  # a small member's records, beyond its bytes
+        end = coffer.stats()["file_size"]
+        coffer.write("pad2", os.urandom((in_page - (end + overhead)) % page + page))
+        before, before_end = path.read_bytes(), coffer.stats()["file_size"]
+        assert before_end % page == in_page and _zero_tail(path) > 0
+        if change == "write":
+            coffer.write("new", os.urandom(3000))
+        else:
+            coffer.delete("a")
+        after, after_end = path.read_bytes(), coffer.stats()["file_size"]
+    expected_before = ["a", "b", "c", "pad1", "pad2"]
+    expected_after = sorted([*expected_before, "new"] if change == "write" else ["b", "c", "pad1", "pad2"])
+    pages = list(range(before_end // page, (after_end - 1) // page + 1))
+    crash = tmp_path / "crash.coffer"
+    for count in range(len(pages) + 1):
+        for written in itertools.combinations(pages, count):
+            state = bytearray(before)
+            for number in written:
+                state[number * page : (number + 1) * page] = after[number * page : (number + 1) * page]
+            crash.write_bytes(bytes(state))
+            with Coffer.open(crash, "r", type="null") as coffer:
+                names = sorted(info.name for info in coffer.getmembers())
+            assert names in (expected_before, expected_after), written
+            if names == expected_after:
+                assert written == tuple(pages)

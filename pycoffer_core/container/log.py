@@ -390,11 +390,12 @@ class LogContainer(Container):
                 if (
                     offset + HEAD_SIZE > zero_start
                     or len(raw_head) < HEAD_SIZE
-                    or self._zeros(offset, max(offset + HEAD_SIZE, offset - offset % _PAGE + _PAGE))
+                    or self._zeros_to_page_end(offset)
                     or self._in_zero_page(offset + HEAD_SIZE - 1)
                 ):
-                    # Never written: a head of zeros that run on to its page's
-                    # end, or a head ending in a page of zeros.
+                    # Never written: a head whose page holds zeros from its
+                    # start on (the head may run on into the next page, which
+                    # was written), or a head ending in a page of zeros.
                     break
                 raise IntegrityError(f"record header at offset {offset} is damaged")
             end = offset + head.total
@@ -436,6 +437,11 @@ class LogContainer(Container):
         """Whether ``[start, end)`` holds only zero bytes (up to the file's end)."""
         block = os.pread(self._fd, end - start, start)
         return bool(block) and block.count(0) == len(block)
+
+    def _zeros_to_page_end(self, offset: int) -> bool:
+        """Whether the bytes from ``offset`` to the end of its page are all
+        zeros: the page never got the record starting there."""
+        return self._zeros(offset, offset - offset % _PAGE + _PAGE)
 
     def _in_zero_page(self, position: int) -> bool:
         """Whether the page holding this byte is all zeros, within the file."""
@@ -480,6 +486,7 @@ class LogContainer(Container):
                 except IntegrityError:
                     if (
                         raw[:HEAD_SIZE].count(0) == HEAD_SIZE
+                        or self._zeros_to_page_end(chunk.offset)
                         or raw[-TRAIL_SIZE:].count(0) == TRAIL_SIZE
                         or self._holds_zero_page(chunk.offset, chunk.offset + chunk.stored_len)
                     ):
