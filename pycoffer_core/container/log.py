@@ -18,7 +18,7 @@ import secrets
 import struct
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -396,6 +396,7 @@ class LogContainer(Container):
                     # Never written: a head whose page holds zeros from its
                     # start on (the head may run on into the next page, which
                     # was written), or a head ending in a page of zeros.
+                    self._refuse_if_synced_after(offset, zero_start)
                     break
                 raise IntegrityError(f"record header at offset {offset} is damaged")
             end = offset + head.total
@@ -408,6 +409,7 @@ class LogContainer(Container):
                     raise
                 except IntegrityError:
                     if self._never_written(offset, end):
+                        self._refuse_if_synced_after(offset, zero_start)
                         break  # interrupted
                     raise
             else:
@@ -416,10 +418,53 @@ class LogContainer(Container):
                     break  # a writer dropped its uncommitted records meanwhile
                 if not framing.trail_ok(trail, head.body_len):
                     if self._never_written(offset, end):
+                        self._refuse_if_synced_after(offset, zero_start)
                         break  # interrupted
                     raise IntegrityError(f"record at offset {offset} is damaged (trail)")
             offset = end
         return last
+
+    def _refuse_if_synced_after(self, offset: int, end: int) -> None:
+        """Raise :class:`IntegrityError` if the record at ``offset``, which
+        reads as never written, was in fact synced: a commit lies after it
+        (before ``end``) whose data starts after ``offset``. Its writer
+        wrote it only once the commit before it was synced, with everything
+        up to there, so those bytes reached the disk and were damaged since.
+        Stopping at them would roll the coffer back past acknowledged
+        commits, and a writer would cut those off. (A commit whose own data
+        holds ``offset`` proves nothing: power lost during its sync leaves
+        exactly that.)"""
+        for candidate in self._commit_heads(offset, end):
+            try:
+                commit = self._read_commit(candidate)
+            except IntegrityError:
+                continue  # not a commit record, or damaged itself
+            if commit.header.data_start > offset:
+                raise IntegrityError(
+                    f"{self.path}: the record at offset {offset} reads as never written, yet the "
+                    f"commit at offset {candidate}, written after it was synced, is intact: the file "
+                    "is damaged (opening it at an earlier commit would lose acknowledged changes)"
+                )
+
+    def _commit_heads(self, start: int, end: int) -> Iterator[int]:
+        """The offsets in ``[start, end)`` where a valid commit record head
+        starts (its CRC checks), searched for byte by byte: the records
+        after a damaged one can't be walked to."""
+        block = 1 << 20
+        position = start
+        while position < end:
+            data = os.pread(self._fd, min(block + HEAD_SIZE - 1, end - position), position)
+            found = []
+            for kind in COMMIT_KINDS:
+                pattern = bytes((kind, 0))  # a head starts with its kind and zero flags
+                index = data.find(pattern)
+                while 0 <= index < block:
+                    head = framing.parse_head(data[index : index + HEAD_SIZE])
+                    if head is not None and position + index + head.total <= end:
+                        found.append(position + index)
+                    index = data.find(pattern, index + 1)
+            yield from sorted(found)
+            position += block
 
     def _zero_suffix_start(self, size: int) -> int:
         """Where the run of zero bytes that ends the file starts (``size`` if none)."""

@@ -10,8 +10,10 @@ from pycoffer_core import (
     ClosedCofferError,
     Coffer,
     CofferExistsError,
+    IntegrityError,
     LockTimeoutError,
 )
+from pycoffer_core.container import framing
 
 
 def test_opening_a_coffer_leaves_another_coffers_work_files_alone(tmp_path):
@@ -109,3 +111,35 @@ def test_mode_x_losing_the_race_for_its_path_says_the_path_exists(tmp_path):
     with pytest.raises(CofferExistsError):
         coffer.close()
     assert path.read_bytes() == b"someone else's file"
+
+
+def _records(data: bytes, start: int) -> list[tuple[int, int]]:
+    offset, found = start, []
+    while offset < len(data):
+        head = framing.parse_head(data[offset : offset + framing.HEAD_SIZE])
+        assert head is not None
+        found.append((offset, head.kind))
+        offset += head.total
+    return found
+
+
+def test_a_zeroed_page_before_later_synced_commits_is_damage_not_a_crash(tmp_path):
+    # Six commits; the page holding a data record's head of the fourth one is
+    # zeroed (damage: it was synced before the four commits after it), and a
+    # torn data record ends the file, as a crash in a large write leaves.
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null", auto_flush=True) as coffer:
+        for number in range(6):
+            coffer.write(f"m{number}", os.urandom(5000))
+    data = bytearray(path.read_bytes())
+    with open(path, "rb") as f:
+        header, _ = framing.read_header(f.fileno(), len(data))
+    data_heads = [offset for offset, kind in _records(bytes(data), header.records_start) if kind == framing.KIND_DATA]
+    page = (data_heads[3] + framing.HEAD_SIZE - 1) // 4096 * 4096  # the page holding the head's end
+    data[page : page + 4096] = bytes(4096)
+    data += framing.frame(framing.KIND_DATA, b"\x00" + os.urandom(200))
+    path.write_bytes(bytes(data))
+    for mode in ("r", "a"):
+        with pytest.raises(IntegrityError, match="damaged"):
+            Coffer.open(path, mode, type="null")
+    assert path.read_bytes() == bytes(data)  # no writer cut the later commits off
