@@ -50,6 +50,17 @@ _FILE_MODES = {"rb", "wb", "ab", "rt", "wt", "at", "r", "w", "a"}
 _COPY_BLOCK = 1 << 20
 
 
+def _resolved(filename: str | os.PathLike[str]) -> Path:
+    """The coffer file itself, links resolved: its lock, and the renames that
+    replace it, must be the same whichever link it is opened through. A link
+    to nothing is left as it is: creating a coffer through it would write
+    wherever it points (mode ``x`` must find the path taken)."""
+    try:
+        return Path(os.path.realpath(os.fspath(filename), strict=True))
+    except OSError:
+        return Path(os.fspath(filename)).absolute()
+
+
 @dataclass(frozen=True)
 class CofferInfo:
     """A member as :meth:`Coffer.getmembers` lists it.
@@ -138,9 +149,7 @@ class Coffer:
     ) -> None:
         if filename is None or not isinstance(filename, (str, os.PathLike)):
             raise InvalidArgumentError(f"filename must be a path, not {filename!r}")
-        # The file itself, links resolved: its lock, and the renames that
-        # replace it, must be the same whichever link it is opened through.
-        self._path = Path(os.path.realpath(os.fspath(filename)))
+        self._path = _resolved(filename)
         self._mode = _parse_mode(mode)
         type_class = plugins.find_type(type)
         self._type_class = type_class
@@ -323,7 +332,7 @@ class Coffer:
 
     @property
     def name(self) -> str:
-        """The coffer's path (absolute, symbolic links resolved)."""
+        """The coffer's path (absolute; links to an existing file resolved)."""
         return str(self._path)
 
     @property
@@ -534,7 +543,7 @@ class Coffer:
         """
         with self._guard:
             container = self._require()
-            return open_stream(filename, mode, container.coffer_type, extraction.own_files(self._path))
+            return open_stream(filename, mode, container.coffer_type, functools.partial(extraction.own_files, self._path))
 
     # ------------------------------------------------------------ members
 

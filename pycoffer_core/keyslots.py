@@ -203,9 +203,10 @@ class KeySlots:
             raise IntegrityError(
                 f"this coffer's key slots use Argon2id with {kdf.memory_kib} KiB and {kdf.iterations} "
                 f"iteration(s), weaker than new slots get ({MEMORY_KIB} KiB, at least {MIN_ITERATIONS}): "
-                "a passphrase added with them would be easy to guess, and no writer of this library "
-                "makes them; the file may have been changed. Remove its key slots, then add the "
-                "passphrases again"
+                "a passphrase added with them would be easy to guess. Slots made with "
+                f"{INSECURE_FAST_ENV}=1 (tests only) have them; otherwise the file was changed. "
+                "Make its passphrases again: change_password() each one, or remove its slots while "
+                "it is open with its raw keys and add them back"
             )
         current = KeySlots(kdf, self.slots)
         kek = current._kek(password)

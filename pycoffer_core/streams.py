@@ -21,10 +21,10 @@ import secrets
 import stat
 import struct
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Callable
 
 from .container.log import fsync_dir
-from .errors import CofferNotFoundError, IntegrityError, InvalidArgumentError, UnsafePathError
+from .errors import ClosedCofferError, CofferNotFoundError, IntegrityError, InvalidArgumentError, UnsafePathError
 from .layers import Layer
 from .types import CofferType
 
@@ -62,6 +62,9 @@ class _SealingWriter(io.RawIOBase):
         self._buffer = bytearray()
         self._chunk_no = 0
         self._aborted = False
+        #: A write that failed: a chunk is missing, so nothing is published,
+        #: and later writes and close() say so (ClosedCofferError).
+        self._failure: BaseException | None = None
 
     def writable(self) -> bool:
         return True
@@ -73,6 +76,8 @@ class _SealingWriter(io.RawIOBase):
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         self._checkClosed()
+        if self._failure is not None:
+            raise ClosedCofferError(f"{self._part.target}: an earlier write failed; nothing will be written") from self._failure
         with memoryview(data) as whole:
             view = whole.cast("B")
             count = len(view)
@@ -93,7 +98,8 @@ class _SealingWriter(io.RawIOBase):
                         self._emit(view[:CHUNK_SIZE], last=False)
                         view = view[CHUNK_SIZE:]
                 self._buffer += view
-            except BaseException:
+            except BaseException as exc:
+                self._failure = exc
                 self.abort()  # a stream with a chunk missing must not be published
                 raise
         return count
@@ -109,6 +115,10 @@ class _SealingWriter(io.RawIOBase):
         try:
             if self._aborted:
                 self._part.discard()
+                if self._failure is not None:
+                    raise ClosedCofferError(
+                        f"{self._part.target} was not written: a write failed ({self._failure!r})"
+                    ) from self._failure
             else:
                 try:
                     self._emit(self._buffer, last=True)
@@ -119,24 +129,27 @@ class _SealingWriter(io.RawIOBase):
         finally:
             super().close()
 
+    def __del__(self) -> None:
+        # Collected unclosed (dropped, or in a reference cycle, where the
+        # buffered writer around it may be collected after it): publish
+        # nothing, as a with block that raised would.
+        if not self.closed:
+            self.abort()
+        super().__del__()
+
 
 class _PartFile:
     """A new file written beside ``target`` under a hidden name, renamed
     over it only once complete (as an extracted member is): the target is
     never truncated, nor written through if it is a link."""
 
-    def __init__(self, target: str | os.PathLike[str], protected: frozenset[tuple[int, int]]) -> None:
-        self._target = os.path.abspath(os.fspath(target))
-        folder, leaf = os.path.split(self._target)
-        try:
-            info = os.lstat(self._target)
-        except FileNotFoundError:
-            pass
-        else:
-            if stat.S_ISDIR(info.st_mode):
-                raise IsADirectoryError(f"{self._target} is a folder")
-            if (info.st_dev, info.st_ino) in protected:
-                raise UnsafePathError(f"refusing to replace {self._target}: it is the coffer itself, or its lock")
+    def __init__(
+        self, target: str | bytes | os.PathLike[str], protected: Callable[[], frozenset[tuple[int, int]]]
+    ) -> None:
+        self.target = os.path.abspath(os.fsdecode(target))
+        self._protected = protected
+        folder, leaf = os.path.split(self.target)
+        self._refuse_protected()
         stem = leaf.encode("utf-8", "surrogateescape")[:200].decode("utf-8", "ignore")
         self._part = os.path.join(folder, f".{stem}.{secrets.token_hex(4)}.pycoffer-part")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -144,6 +157,19 @@ class _PartFile:
             self._fd = os.open(self._part, flags, 0o600)
         except FileNotFoundError:
             raise CofferNotFoundError(f"{folder}: no such folder") from None
+
+    def _refuse_protected(self) -> None:
+        """Refuse a target that is a folder, or the coffer or its lock
+        (checked again when publishing: the coffer may have been made there
+        since)."""
+        try:
+            info = os.lstat(self.target)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(f"{self.target} is a folder")
+        if (info.st_dev, info.st_ino) in self._protected():
+            raise UnsafePathError(f"refusing to replace {self.target}: it is the coffer itself, or its lock")
 
     def write(self, data: bytes) -> None:
         with memoryview(data) as view:
@@ -154,8 +180,9 @@ class _PartFile:
         os.fsync(self._fd)
         os.close(self._fd)
         self._fd = -1
-        os.replace(self._part, self._target)
-        fsync_dir(Path(self._target).parent)
+        self._refuse_protected()
+        os.replace(self._part, self.target)
+        fsync_dir(Path(self.target).parent)
 
     def discard(self) -> None:
         if self._fd >= 0:
@@ -232,14 +259,17 @@ def open_stream(
     filename: str | os.PathLike[str],
     mode: str,
     coffer_type: CofferType,
-    protected: frozenset[tuple[int, int]] = frozenset(),
+    protected: Callable[[], frozenset[tuple[int, int]]] = frozenset,
 ) -> IO[bytes]:
     """Open ``filename`` to write (``wb``) or read (``rb``) a sealed stream.
 
     A stream written appears at ``filename`` when closed, whole, never
     before; a write that fails, or a ``with`` block that raises, leaves
-    ``filename`` as it was. A file of ``protected`` (the coffer's own, see
-    :func:`extraction.own_files`) is never replaced (:class:`UnsafePathError`).
+    ``filename`` as it was; a write that failed makes later writes and
+    ``close()`` raise :class:`ClosedCofferError`. A file ``protected()``
+    names (the coffer's own, see :func:`extraction.own_files`), asked when
+    opening and again when publishing, is never replaced
+    (:class:`UnsafePathError`).
     """
     layer = _encrypting_layer(coffer_type)
     name = coffer_type.name.encode("ascii")

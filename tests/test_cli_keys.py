@@ -301,3 +301,17 @@ def test_decrypt_into_a_missing_folder_names_the_folder(aead_coffer, tmp_path):
     run("encrypt", aead_coffer, plain, sealed, env=with_passphrase())
     result = run("decrypt", aead_coffer, sealed, tmp_path / "missing" / "p", env=with_passphrase())
     assert_one_line_error(result, "folder", "missing", "does not exist")
+
+
+@pytest.mark.parametrize("command", ["encrypt", "decrypt"])
+def test_encrypt_and_decrypt_never_replace_the_coffer_even_with_force(aead_coffer, tmp_path, command):
+    plain, sealed = tmp_path / "p", tmp_path / "s"
+    plain.write_bytes(b"data")
+    assert run("encrypt", aead_coffer, plain, sealed, env=with_passphrase()).exit_code == 0
+    source = plain if command == "encrypt" else sealed
+    for own in (Path(aead_coffer), Path(f"{aead_coffer}.lock")):
+        if not own.exists():
+            continue
+        before = own.read_bytes()
+        assert_one_line_error(run(command, aead_coffer, source, own, "--force", env=with_passphrase()), "refusing")
+        assert own.read_bytes() == before

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pycoffer_core import Coffer, CofferNotFoundError, UnsafePathError
+from pycoffer_core import ClosedCofferError, Coffer, CofferNotFoundError, UnsafePathError
 from pycoffer_core import streams
 
 
@@ -97,3 +97,67 @@ def test_a_large_write_holds_about_one_chunk_of_its_own(coffer, tmp_path):
         finally:
             tracemalloc.stop()
     assert peak < 4 * streams.CHUNK_SIZE, peak
+
+
+def test_a_writer_dropped_inside_a_reference_cycle_publishes_nothing(coffer, tmp_path):
+    target = tmp_path / "sealed.bin"
+    target.write_bytes(b"the previous file")
+
+    def write_then_fail():
+        sealed = coffer.crypt_open(target, "wb")
+        sealed.write(os.urandom(700_000))
+        sealed.write(b"still buffered")
+        cycle = {"writer": sealed}
+        cycle["self"] = cycle
+        raise RuntimeError("the producer failed")
+
+    gc.disable()
+    try:
+        with pytest.raises(RuntimeError):
+            write_then_fail()
+        gc.collect()
+    finally:
+        gc.enable()
+    assert target.read_bytes() == b"the previous file"
+    assert _leftovers(tmp_path) == []
+
+
+def test_after_a_failed_write_later_writes_and_close_say_nothing_was_written(coffer, tmp_path, monkeypatch):
+    target = tmp_path / "sealed.bin"
+    sealed = coffer.crypt_open(target, "wb")
+    real_write = os.write
+
+    def disk_full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(OSError):
+        sealed.write(os.urandom(3 * streams.CHUNK_SIZE))
+    monkeypatch.setattr(os, "write", real_write)
+    with pytest.raises(ClosedCofferError):
+        sealed.write(os.urandom(2 * streams.CHUNK_SIZE))  # past the buffer, to the sealing writer
+    with pytest.raises(ClosedCofferError, match="not written"):
+        sealed.close()
+    assert not target.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_the_coffer_made_at_the_target_meanwhile_is_not_replaced(tmp_path):
+    keys = Coffer.gen_params("store")
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="store", **keys) as coffer:
+        sealed = coffer.crypt_open(path, "wb")  # nothing is at the path yet
+        sealed.write(b"secret")
+        coffer.flush()  # the coffer's first commit puts it there
+        with pytest.raises(UnsafePathError):
+            sealed.close()
+    with Coffer.open(path, "r", type="store", **keys):
+        pass
+
+
+def test_a_path_given_as_bytes_works(coffer, tmp_path):
+    target = os.fsencode(tmp_path / "sealed.bin")
+    with coffer.crypt_open(target, "wb") as sealed:
+        sealed.write(b"secret")
+    with coffer.crypt_open(target, "rb") as opened:
+        assert opened.read() == b"secret"

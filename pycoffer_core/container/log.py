@@ -140,7 +140,7 @@ def fsync_dir(path: Path) -> None:
 
 
 #: The name of a file ``LogContainer._sibling`` makes beside coffer ``coffer``.
-_SIBLING_NAME = re.compile(r"\.(?P<coffer>.+)\.[0-9a-f]{12}\.pycoffer-(?:new|compact|backup)")
+_SIBLING_NAME = re.compile(r"\.(?P<coffer>.+)\.[0-9a-f]{12}\.pycoffer-(?:new|compact|backup)", re.DOTALL)
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
@@ -390,12 +390,15 @@ class LogContainer(Container):
                 if (
                     offset + HEAD_SIZE > zero_start
                     or len(raw_head) < HEAD_SIZE
-                    or self._zeros_to_page_end(offset)
+                    or self._zeros(offset, max(offset + HEAD_SIZE, offset - offset % _PAGE + _PAGE))
                     or self._in_zero_page(offset + HEAD_SIZE - 1)
                 ):
-                    # Never written: a head whose page holds zeros from its
-                    # start on (the head may run on into the next page, which
-                    # was written), or a head ending in a page of zeros.
+                    # Never written: a head of zeros that run on to its page's
+                    # end, or a head ending in a page of zeros. (A head that
+                    # straddles a page boundary with fewer than its ten bytes
+                    # zero in the first page is damage: one flipped bit can
+                    # leave that, and reading it as a crash would drop an
+                    # acknowledged commit. See REL-17 in reliability.md.)
                     self._refuse_if_synced_after(offset, zero_start)
                     break
                 raise IntegrityError(f"record header at offset {offset} is damaged")
@@ -434,6 +437,12 @@ class LogContainer(Container):
         commits, and a writer would cut those off. (A commit whose own data
         holds ``offset`` proves nothing: power lost during its sync leaves
         exactly that.)"""
+        if not (self._writable and self._container_layer.authenticates):
+            # Only a writer cuts the file, and it holds the lock, so no
+            # other writer moves records under this search. Without
+            # authentication (``null``) a member's bytes can hold a valid
+            # commit record (a coffer stored raw inside this one).
+            return
         for candidate in self._commit_heads(offset, end):
             try:
                 commit = self._read_commit(candidate)
@@ -483,11 +492,6 @@ class LogContainer(Container):
         block = os.pread(self._fd, end - start, start)
         return bool(block) and block.count(0) == len(block)
 
-    def _zeros_to_page_end(self, offset: int) -> bool:
-        """Whether the bytes from ``offset`` to the end of its page are all
-        zeros: the page never got the record starting there."""
-        return self._zeros(offset, offset - offset % _PAGE + _PAGE)
-
     def _in_zero_page(self, position: int) -> bool:
         """Whether the page holding this byte is all zeros, within the file."""
         page = position - position % _PAGE
@@ -531,7 +535,6 @@ class LogContainer(Container):
                 except IntegrityError:
                     if (
                         raw[:HEAD_SIZE].count(0) == HEAD_SIZE
-                        or self._zeros_to_page_end(chunk.offset)
                         or raw[-TRAIL_SIZE:].count(0) == TRAIL_SIZE
                         or self._holds_zero_page(chunk.offset, chunk.offset + chunk.stored_len)
                     ):

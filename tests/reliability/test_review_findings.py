@@ -128,7 +128,8 @@ def test_a_zeroed_page_before_later_synced_commits_is_damage_not_a_crash(tmp_pat
     # zeroed (damage: it was synced before the four commits after it), and a
     # torn data record ends the file, as a crash in a large write leaves.
     path = tmp_path / "c.coffer"
-    with Coffer.open(path, "w", type="null", auto_flush=True) as coffer:
+    keys = Coffer.gen_params("store")
+    with Coffer.open(path, "w", type="store", auto_flush=True, **keys) as coffer:
         for number in range(6):
             coffer.write(f"m{number}", os.urandom(5000))
     data = bytearray(path.read_bytes())
@@ -137,9 +138,55 @@ def test_a_zeroed_page_before_later_synced_commits_is_damage_not_a_crash(tmp_pat
     data_heads = [offset for offset, kind in _records(bytes(data), header.records_start) if kind == framing.KIND_DATA]
     page = (data_heads[3] + framing.HEAD_SIZE - 1) // 4096 * 4096  # the page holding the head's end
     data[page : page + 4096] = bytes(4096)
-    data += framing.frame(framing.KIND_DATA, b"\x00" + os.urandom(200))
+    data += framing.frame(framing.KIND_DATA, os.urandom(300))
     path.write_bytes(bytes(data))
-    for mode in ("r", "a"):
-        with pytest.raises(IntegrityError, match="damaged"):
-            Coffer.open(path, mode, type="null")
+    with pytest.raises(IntegrityError, match="damaged"):
+        Coffer.open(path, "a", type="store", **keys)
     assert path.read_bytes() == bytes(data)  # no writer cut the later commits off
+
+
+def test_a_crashed_null_coffer_holding_a_coffer_still_opens(tmp_path):
+    # A null coffer's records authenticate nothing: a member's bytes (here
+    # a whole coffer, stored raw) can hold valid commit records, which must
+    # not be taken for proof that the crashed commit's bytes were synced.
+    inner = tmp_path / "inner.coffer"
+    with Coffer.open(inner, "w", type="null", auto_flush=True) as coffer:
+        for number in range(3):
+            coffer.write(f"photo{number}.jpg", os.urandom(100_000))
+    path = tmp_path / "c.coffer"
+    with Coffer.open(path, "w", type="null", auto_flush=True) as coffer:
+        coffer.write("notes.txt", b"kept")
+        before, start = path.read_bytes(), coffer.stats()["file_size"]
+        coffer.write("inner.coffer", inner.read_bytes())  # one small commit: one sync
+        after, end = path.read_bytes(), coffer.stats()["file_size"]
+    # Power lost in that sync: its first page and its last (the commit
+    # record) never reached the disk, the pages between did.
+    page = 4096
+    first, last = start // page * page, (end - 1) // page * page
+    crashed = bytearray(after[:end])
+    crashed[first : first + page] = before[first:start].ljust(page, b"\x00")
+    crashed[last:] = bytes(len(crashed) - last)
+    path.write_bytes(bytes(crashed))
+    for mode in ("r", "a"):
+        with Coffer.open(path, mode, type="null") as coffer:
+            assert [info.name for info in coffer.getmembers()] == ["notes.txt"]
+
+
+def test_mode_x_through_a_link_to_nothing_finds_the_path_taken(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = tmp_path / "c.coffer"
+    link.symlink_to(elsewhere / "planted.coffer")
+    with pytest.raises(CofferExistsError):
+        with Coffer.open(link, "x", type="null") as coffer:
+            coffer.write("a", b"1")
+    assert os.listdir(elsewhere) == []
+
+
+def test_a_coffer_whose_name_holds_a_newline_cleans_up_its_own_leftovers(tmp_path):
+    path = tmp_path / "two\nlines"
+    Coffer.open(path, "w", type="null").close()
+    stale = tmp_path / f".{path.name}.0123456789ab.pycoffer-new"
+    stale.write_bytes(b"partial")
+    Coffer.open(path, "a", type="null").close()
+    assert not stale.exists()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import BinaryIO
 
 import click
 
+from ... import extraction
+from ...errors import UnsafePathError
 from .. import output, progress
 from ..atomic import create_private, replacing
 from ..opening import opened
@@ -43,6 +46,7 @@ def encrypt(coffer: Path, src: Path, dst: Path, force: bool, key_file: Path | No
       pycoffer encrypt vault.coffer report.pdf report.pdf.sealed
       tar c photos | pycoffer encrypt vault.coffer - photos.tar.sealed
     """
+    _refuse_own_files(coffer, dst)
     with opened(coffer, "r", key_file=key_file) as store, replacing(dst, force=force) as part:
         source: BinaryIO = output.binary_stdin() if str(src) == "-" else open(src, "rb")  # noqa: SIM115
         with source, progress.bytes_bar(_size(src), "encrypting") as bar:
@@ -77,5 +81,17 @@ def decrypt(coffer: Path, src: Path, dst: Path, force: bool, key_file: Path | No
                 shutil.copyfileobj(reader, out, _BLOCK)  # type: ignore[misc]
                 out.flush()
                 return
+            _refuse_own_files(coffer, dst)
             with replacing(dst, force=force) as part, open(create_private(part), "wb") as plain:
                 shutil.copyfileobj(reader, plain, _BLOCK)  # type: ignore[misc]
+
+
+def _refuse_own_files(coffer: Path, dst: Path) -> None:
+    """Never replace the coffer or its lock, even with --force (a link there
+    is replaced, not followed, so only the files themselves count)."""
+    try:
+        info = os.lstat(dst)
+    except FileNotFoundError:
+        return
+    if (info.st_dev, info.st_ino) in extraction.own_files(coffer):
+        raise UnsafePathError(f"refusing to replace {dst}: it is the coffer itself, or its lock")
