@@ -227,6 +227,8 @@ class Coffer:
                 raise NotACofferError(f"{self._path} is a folder, not a coffer file")
             if not self._path.parent.is_dir():
                 raise CofferNotFoundError(f"folder {self._path.parent} does not exist")
+            if self._mode == "x" and os.path.lexists(self._path):  # a link to nothing counts
+                raise CofferExistsError(f"{self._path} exists (mode 'x' creates a new coffer)")
             if self._lock_type == "rw" or self._mode != "r":
                 lock = plugins.lock_for(self._path, self._lock_timeout)
                 lock.acquire()

@@ -281,7 +281,9 @@ class Folders:
 
 def own_files(coffer_path: Path) -> frozenset[tuple[int, int]]:
     """The identities (device, inode) of a coffer's file and lock file, which
-    an extraction must never replace."""
+    an extraction must never replace (the lock is beside the file a link
+    names)."""
+    coffer_path = Path(os.path.realpath(coffer_path))
     return frozenset(_identities((coffer_path, Path(f"{coffer_path}.lock"))))
 
 

@@ -62,9 +62,11 @@ class _SealingWriter(io.RawIOBase):
         self._buffer = bytearray()
         self._chunk_no = 0
         self._aborted = False
-        #: A write that failed: a chunk is missing, so nothing is published,
-        #: and later writes and close() say so (ClosedCofferError).
-        self._failure: BaseException | None = None
+        #: What a failed write raised (its text: the exception itself would
+        #: hold this writer in a cycle through its traceback). A chunk is
+        #: missing, so nothing is published, and close() says so unless the
+        #: writer was aborted (a with block's own exception explains it).
+        self._failure: str | None = None
 
     def writable(self) -> bool:
         return True
@@ -77,7 +79,7 @@ class _SealingWriter(io.RawIOBase):
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         self._checkClosed()
         if self._failure is not None:
-            raise ClosedCofferError(f"{self._part.target}: an earlier write failed; nothing will be written") from self._failure
+            raise ClosedCofferError(f"{self._part.target}: an earlier write failed ({self._failure}); nothing will be written")
         with memoryview(data) as whole:
             view = whole.cast("B")
             count = len(view)
@@ -99,14 +101,16 @@ class _SealingWriter(io.RawIOBase):
                         view = view[CHUNK_SIZE:]
                 self._buffer += view
             except BaseException as exc:
-                self._failure = exc
-                self.abort()  # a stream with a chunk missing must not be published
+                # A stream with a chunk missing must not be published.
+                self._aborted, self._failure = True, repr(exc)
+                self._buffer.clear()
                 raise
         return count
 
     def abort(self) -> None:
-        """Drop the stream: the part file is removed, the target left as it was."""
-        self._aborted = True
+        """Drop the stream: the part file is removed, the target left as it
+        was, and ``close()`` raises nothing (the caller knows why)."""
+        self._aborted, self._failure = True, None
         self._buffer.clear()
 
     def close(self) -> None:
@@ -116,9 +120,7 @@ class _SealingWriter(io.RawIOBase):
             if self._aborted:
                 self._part.discard()
                 if self._failure is not None:
-                    raise ClosedCofferError(
-                        f"{self._part.target} was not written: a write failed ({self._failure!r})"
-                    ) from self._failure
+                    raise ClosedCofferError(f"{self._part.target} was not written: a write failed ({self._failure})")
             else:
                 try:
                     self._emit(self._buffer, last=True)
@@ -265,8 +267,9 @@ def open_stream(
 
     A stream written appears at ``filename`` when closed, whole, never
     before; a write that fails, or a ``with`` block that raises, leaves
-    ``filename`` as it was; a write that failed makes later writes and
-    ``close()`` raise :class:`ClosedCofferError`. A file ``protected()``
+    ``filename`` as it was. After a write that failed, ``close()`` raises
+    :class:`ClosedCofferError` and publishes nothing (writes that reach the
+    sealing writer raise it too; small ones may only be buffered). A file ``protected()``
     names (the coffer's own, see :func:`extraction.own_files`), asked when
     opening and again when publishing, is never replaced
     (:class:`UnsafePathError`).

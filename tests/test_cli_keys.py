@@ -309,9 +309,14 @@ def test_encrypt_and_decrypt_never_replace_the_coffer_even_with_force(aead_coffe
     plain.write_bytes(b"data")
     assert run("encrypt", aead_coffer, plain, sealed, env=with_passphrase()).exit_code == 0
     source = plain if command == "encrypt" else sealed
-    for own in (Path(aead_coffer), Path(f"{aead_coffer}.lock")):
-        if not own.exists():
-            continue
-        before = own.read_bytes()
-        assert_one_line_error(run(command, aead_coffer, source, own, "--force", env=with_passphrase()), "refusing")
-        assert own.read_bytes() == before
+    link = tmp_path / "link.coffer"
+    link.symlink_to(aead_coffer)
+    assert Path(f"{aead_coffer}.lock").exists()  # left by the opens above
+    for named in (aead_coffer, link):  # the coffer named through a link: its lock is beside the file
+        for own in (Path(aead_coffer), Path(f"{aead_coffer}.lock")):
+            if not own.exists():
+                continue
+            before = own.read_bytes()
+            result = run(command, named, source, own, "--force", env=with_passphrase())
+            assert_one_line_error(result, "refusing")
+            assert own.read_bytes() == before

@@ -161,3 +161,37 @@ def test_a_path_given_as_bytes_works(coffer, tmp_path):
         sealed.write(b"secret")
     with coffer.crypt_open(target, "rb") as opened:
         assert opened.read() == b"secret"
+
+
+@pytest.mark.parametrize("raised", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_write_inside_a_with_block_raises_as_it_failed(coffer, tmp_path, monkeypatch, raised):
+    # The with block's own exception goes on, not a ClosedCofferError in its place.
+    def failing_write(fd, data):
+        raise raised
+
+    target = tmp_path / "sealed.bin"
+    with pytest.raises(type(raised)) as caught:
+        with coffer.crypt_open(target, "wb") as sealed:
+            monkeypatch.setattr(os, "write", failing_write)
+            sealed.write(os.urandom(3 * streams.CHUNK_SIZE))
+    monkeypatch.undo()
+    assert caught.value is raised
+    assert not target.exists()
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_writer_dropped_after_a_failed_write_goes_quietly_and_at_once(coffer, tmp_path, monkeypatch):
+    target = tmp_path / "sealed.bin"
+    sealed = coffer.crypt_open(target, "wb")
+
+    def disk_full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(OSError):
+        sealed.write(os.urandom(3 * streams.CHUNK_SIZE))
+    monkeypatch.undo()
+    del sealed  # no reference cycle keeps it: freed here, without a garbage collection
+    assert _leftovers(tmp_path) == []
+    assert not target.exists()

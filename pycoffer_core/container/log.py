@@ -437,11 +437,9 @@ class LogContainer(Container):
         commits, and a writer would cut those off. (A commit whose own data
         holds ``offset`` proves nothing: power lost during its sync leaves
         exactly that.)"""
-        if not (self._writable and self._container_layer.authenticates):
-            # Only a writer cuts the file, and it holds the lock, so no
-            # other writer moves records under this search. Without
-            # authentication (``null``) a member's bytes can hold a valid
-            # commit record (a coffer stored raw inside this one).
+        if not self._container_layer.authenticates:
+            # Without authentication (``null``) a member's bytes can hold a
+            # valid commit record (a coffer stored raw inside this one).
             return
         for candidate in self._commit_heads(offset, end):
             try:
@@ -449,11 +447,29 @@ class LogContainer(Container):
             except IntegrityError:
                 continue  # not a commit record, or damaged itself
             if commit.header.data_start > offset:
+                if not self._writable and self._record_whole(offset):
+                    # A reader without the lock: a writer rewrote these bytes
+                    # while it looked (dropped records, then new commits).
+                    return
                 raise IntegrityError(
                     f"{self.path}: the record at offset {offset} reads as never written, yet the "
                     f"commit at offset {candidate}, written after it was synced, is intact: the file "
                     "is damaged (opening it at an earlier commit would lose acknowledged changes)"
                 )
+
+    def _record_whole(self, offset: int) -> bool:
+        """Whether a whole record, its checks passing, starts at ``offset`` now."""
+        head = framing.parse_head(os.pread(self._fd, HEAD_SIZE, offset))
+        if head is None:
+            return False
+        raw = os.pread(self._fd, head.total, offset)
+        if len(raw) != head.total:
+            return False
+        try:
+            framing.unframe(raw, offset)
+        except IntegrityError:
+            return False
+        return True
 
     def _commit_heads(self, start: int, end: int) -> Iterator[int]:
         """The offsets in ``[start, end)`` where a valid commit record head

@@ -140,8 +140,9 @@ def test_a_zeroed_page_before_later_synced_commits_is_damage_not_a_crash(tmp_pat
     data[page : page + 4096] = bytes(4096)
     data += framing.frame(framing.KIND_DATA, os.urandom(300))
     path.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match="damaged"):
-        Coffer.open(path, "a", type="store", **keys)
+    for mode in ("r", "a"):
+        with pytest.raises(IntegrityError, match="damaged"):
+            Coffer.open(path, mode, type="store", **keys)
     assert path.read_bytes() == bytes(data)  # no writer cut the later commits off
 
 
@@ -177,10 +178,10 @@ def test_mode_x_through_a_link_to_nothing_finds_the_path_taken(tmp_path):
     elsewhere.mkdir()
     link = tmp_path / "c.coffer"
     link.symlink_to(elsewhere / "planted.coffer")
-    with pytest.raises(CofferExistsError):
-        with Coffer.open(link, "x", type="null") as coffer:
-            coffer.write("a", b"1")
+    with pytest.raises(CofferExistsError, match="exists"):
+        Coffer.open(link, "x", type="null")  # at once, not at the first commit
     assert os.listdir(elsewhere) == []
+    assert sorted(os.listdir(tmp_path)) == ["c.coffer", "elsewhere"]  # no lock file made
 
 
 def test_a_coffer_whose_name_holds_a_newline_cleans_up_its_own_leftovers(tmp_path):
