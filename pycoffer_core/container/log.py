@@ -447,15 +447,24 @@ class LogContainer(Container):
             except IntegrityError:
                 continue  # not a commit record, or damaged itself
             if commit.header.data_start > offset:
-                if not self._writable and self._record_whole(offset):
-                    # A reader without the lock: a writer rewrote these bytes
-                    # while it looked (dropped records, then new commits).
+                if not self._writable and self._rewritten_meanwhile(offset):
                     return
                 raise IntegrityError(
                     f"{self.path}: the record at offset {offset} reads as never written, yet the "
                     f"commit at offset {candidate}, written after it was synced, is intact: the file "
                     "is damaged (opening it at an earlier commit would lose acknowledged changes)"
                 )
+
+    def _rewritten_meanwhile(self, offset: int) -> bool:
+        """For a reader, which may hold no lock: whether a writer rewrote the
+        bytes at ``offset`` while it looked (dropped records, then new
+        commits). Looked at again a few times, as a writer may be midway;
+        damage stays as it is, and costs a few milliseconds more."""
+        for pause in (0.0, 0.005, 0.02, 0.05):
+            time.sleep(pause)
+            if self._record_whole(offset):
+                return True
+        return False
 
     def _record_whole(self, offset: int) -> bool:
         """Whether a whole record, its checks passing, starts at ``offset`` now."""
