@@ -180,6 +180,16 @@ def open_source(planned: Planned) -> BinaryIO:
 
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: Flags that create a new file: never one already there, never through a link.
+NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def part_name(leaf: str) -> str:
+    """The hidden name a file is written under beside ``leaf`` until it is
+    whole, then renamed to ``leaf``. Cut by bytes: a name of 255 bytes must
+    fit."""
+    stem = leaf.encode("utf-8", "surrogateescape")[:200].decode("utf-8", "ignore")
+    return f".{stem}.{secrets.token_hex(4)}.pycoffer-part"
 
 
 def _open_parent(root: str, parts: list[str]) -> int:
@@ -287,7 +297,8 @@ def own_files(coffer_path: Path) -> frozenset[tuple[int, int]]:
     return frozenset(_identities((coffer_path, Path(f"{coffer_path}.lock"))))
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less)."""
     with memoryview(data) as view:
         while view:
             view = view[os.write(fd, view) :]
@@ -373,11 +384,8 @@ def write_member(
                 raise IsADirectoryError(f"{shown} is a folder; can't extract member {name!r} over it")
             if (info.st_dev, info.st_ino) in protected:
                 raise UnsafePathError(f"refusing to replace {shown}: it is the coffer being read, or its lock")
-        # The part file's name is cut by bytes: a name of 255 bytes must fit.
-        stem = leaf.encode("utf-8")[:200].decode("utf-8", "ignore")
-        part = f".{stem}.{secrets.token_hex(4)}.pycoffer-part"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(part, flags, 0o600, dir_fd=folder)
+        part = part_name(leaf)
+        fd = os.open(part, NEW_FILE_FLAGS, 0o600, dir_fd=folder)
         try:
             try:
                 _copy_into(fd, reader, name, stop)
@@ -407,7 +415,7 @@ def _copy_into(fd: int, reader: BinaryIO, name: str, stop: threading.Event | Non
         for block in blocks:
             if stop is not None and stop.is_set():
                 raise Stopped(name)
-            _write_all(fd, block)
+            write_all(fd, block)
     finally:
         close = getattr(blocks, "close", None)
         if close is not None:

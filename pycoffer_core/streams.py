@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import stat
 import struct
 from pathlib import Path
 from typing import IO, BinaryIO, Callable
 
+from . import extraction
 from .container.log import fsync_dir
 from .errors import ClosedCofferError, CofferNotFoundError, IntegrityError, InvalidArgumentError, UnsafePathError
 from .layers import Layer
@@ -152,11 +152,9 @@ class _PartFile:
         self._protected = protected
         folder, leaf = os.path.split(self.target)
         self._refuse_protected()
-        stem = leaf.encode("utf-8", "surrogateescape")[:200].decode("utf-8", "ignore")
-        self._part = os.path.join(folder, f".{stem}.{secrets.token_hex(4)}.pycoffer-part")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        self._part = os.path.join(folder, extraction.part_name(leaf))
         try:
-            self._fd = os.open(self._part, flags, 0o600)
+            self._fd = os.open(self._part, extraction.NEW_FILE_FLAGS, 0o600)
         except FileNotFoundError:
             raise CofferNotFoundError(f"{folder}: no such folder") from None
 
@@ -174,9 +172,7 @@ class _PartFile:
             raise UnsafePathError(f"refusing to replace {self.target}: it is the coffer itself, or its lock")
 
     def write(self, data: bytes) -> None:
-        with memoryview(data) as view:
-            while view:
-                view = view[os.write(self._fd, view) :]
+        extraction.write_all(self._fd, data)
 
     def publish(self) -> None:
         os.fsync(self._fd)

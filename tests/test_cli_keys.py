@@ -320,3 +320,14 @@ def test_encrypt_and_decrypt_never_replace_the_coffer_even_with_force(aead_coffe
             result = run(command, named, source, own, "--force", env=with_passphrase())
             assert_one_line_error(result, "refusing")
             assert own.read_bytes() == before
+
+
+def test_encrypt_and_decrypt_write_to_the_longest_names_in_bytes(aead_coffer, tmp_path):
+    # The part file's name beside the output is cut by bytes, as an
+    # extracted member's is: 244 bytes of "é" once overflowed it.
+    plain, sealed = tmp_path / "p", tmp_path / ("é" * 120 + ".sealed")
+    plain.write_bytes(b"data")
+    assert run("encrypt", aead_coffer, plain, sealed, env=with_passphrase()).exit_code == 0
+    restored = tmp_path / ("é" * 120 + ".txt")
+    assert run("decrypt", aead_coffer, sealed, restored, env=with_passphrase()).exit_code == 0
+    assert restored.read_bytes() == b"data"

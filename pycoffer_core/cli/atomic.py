@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .. import extraction
 from ..errors import CofferExistsError
 from .errors import CliError
 
@@ -24,7 +24,7 @@ def replacing(target: Path, *, force: bool) -> Iterator[Path]:
         raise CofferExistsError(f"{target} exists; pass --force to overwrite it")
     if not target.parent.is_dir():
         raise CliError(f"folder {target.parent} does not exist (for {target})")
-    part = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.pycoffer-part")
+    part = target.with_name(extraction.part_name(target.name))
     try:
         yield part
         if not force and os.path.lexists(target):
@@ -36,5 +36,4 @@ def replacing(target: Path, *, force: bool) -> Iterator[Path]:
 
 def create_private(path: Path) -> int:
     """Open a new file for writing, mode 0600, failing if anything is at ``path``."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    return os.open(path, flags, 0o600)
+    return os.open(path, extraction.NEW_FILE_FLAGS, 0o600)

@@ -19,6 +19,7 @@ import os
 import stat
 from pathlib import Path
 
+from .. import extraction
 from .errors import CliError
 
 FORMAT_KEY = "pycoffer_key_file"
@@ -33,9 +34,8 @@ def write(path: Path, type_name: str, keys: dict[str, bytes]) -> None:
         "keys": {name: base64.b64encode(value).decode("ascii") for name, value in sorted(keys.items())},
     }
     data = (json.dumps(document, indent=2) + "\n").encode("ascii")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags, 0o600)
+        fd = os.open(path, extraction.NEW_FILE_FLAGS, 0o600)
     except FileExistsError:
         raise CliError(f"{path} exists; refusing to overwrite a key file (choose another path)") from None
     try:
